@@ -1,0 +1,49 @@
+// Format readers (headers only) and writer layouts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "amn/catalog.hpp"
+#include "amn/limits.hpp"
+
+namespace amn::formats {
+
+/// Each reader parses the headers of one file and returns its catalog (files = {path}).
+/// Every size is validated before anything is allocated; errors are amn::Error naming the file.
+[[nodiscard]] Catalog read_safetensors(const std::string& path, const Limits& limits);
+[[nodiscard]] Catalog read_gguf(const std::string& path, const Limits& limits);
+[[nodiscard]] Catalog read_npy(const std::string& path, const Limits& limits);
+[[nodiscard]] Catalog read_npz(const std::string& path, const Limits& limits);
+[[nodiscard]] Catalog read_pth(const std::string& path, const Limits& limits);
+
+/// The shard file names listed by a `model.safetensors.index.json` (its weight_map values, in
+/// first-seen order, resolved against the index's directory), validated.
+[[nodiscard]] std::vector<std::string> read_safetensors_index(const std::string& index_path, const Limits& limits);
+
+/// One tensor of an output file.
+struct OutTensor {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;  ///< row-major
+  uint64_t nbytes = 0;
+  uint64_t offset = 0;         ///< absolute offset in the output file, set by the layout function
+};
+
+/// An output file planned before any data moves: header bytes, then each tensor at `offset`.
+struct OutLayout {
+  std::vector<std::byte> header;  ///< written at offset 0
+  uint64_t file_size = 0;         ///< header + data section (padding included)
+};
+
+/// Plans a safetensors file: header JSON (tensors in the given order, space padded so the data
+/// section starts 8-byte aligned), `__metadata__` from `metadata` (every value as a string).
+/// Sets each tensor's offset.
+[[nodiscard]] OutLayout layout_safetensors(std::vector<OutTensor>& tensors, const std::vector<MetaEntry>& metadata);
+
+/// Plans a GGUF v3 file with alignment 32: the KV pairs (general.alignment written as 32),
+/// tensor infos (shape reversed to ggml's ne order), data aligned. Sets each tensor's offset.
+[[nodiscard]] OutLayout layout_gguf(std::vector<OutTensor>& tensors, const std::vector<MetaEntry>& metadata);
+
+}  // namespace amn::formats

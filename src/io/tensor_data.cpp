@@ -1,0 +1,2 @@
+// placeholder
+#include "io/tensor_data.hpp"

@@ -1,0 +1,179 @@
+// Opening a model: format detection, dispatch to the readers, shards merged into one catalog.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <filesystem>
+#include <regex>
+#include <set>
+
+#include "amn/amn.hpp"
+#include "formats/formats.hpp"
+#include "io/file.hpp"
+#include "io/zip.hpp"
+
+namespace amn {
+namespace fs = std::filesystem;
+
+const char* version() { return AMN_VERSION; }
+
+namespace {
+
+bool ends_with(const std::string& text, std::string_view suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return text;
+}
+
+std::optional<Format> detect_by_magic(const std::string& path) {
+  io::File file(path);
+  std::array<char, 16> head{};
+  size_t len = std::min<uint64_t>(head.size(), file.size());
+  file.read_exact(0, head.data(), len);
+  if (len >= 4 && std::memcmp(head.data(), "GGUF", 4) == 0) return Format::Gguf;
+  if (len >= 6 && std::memcmp(head.data(), "\x93NUMPY", 6) == 0) return Format::Npy;
+  if (len >= 4 && std::memcmp(head.data(), "PK\x03\x04", 4) == 0) {
+    // A ZIP: PyTorch archives hold `<prefix>/data.pkl`; anything else is read as NPZ.
+    for (const auto& member : io::read_zip_directory(file, Limits{})) {
+      if (ends_with(member.name, "/data.pkl") || ends_with(member.name, "/constants.pkl")) return Format::Pth;
+    }
+    return Format::Npz;
+  }
+  if (len >= 9) {
+    uint64_t header_len = 0;
+    std::memcpy(&header_len, head.data(), 8);
+    if (head[8] == '{' && header_len >= 2 && header_len <= file.size() - 8) return Format::Safetensors;
+  }
+  if (len >= 2 && static_cast<unsigned char>(head[0]) == 0x80 && head[1] >= 2 && head[1] <= 5) {
+    return Format::Pth;  // legacy raw pickle; the pth reader explains the refusal
+  }
+  return std::nullopt;
+}
+
+Catalog read_one(const std::string& path, Format format, const Limits& limits) {
+  switch (format) {
+    case Format::Safetensors: return formats::read_safetensors(path, limits);
+    case Format::Gguf: return formats::read_gguf(path, limits);
+    case Format::Npz: return formats::read_npz(path, limits);
+    case Format::Npy: return formats::read_npy(path, limits);
+    case Format::Pth: return formats::read_pth(path, limits);
+  }
+  fail_unsupported(path, "unknown format");
+}
+
+/// Appends `part` (one shard) to `whole`, renumbering its files and storages.
+void append_shard(Catalog& whole, Catalog part, std::set<std::string>& names) {
+  auto file_base = static_cast<uint32_t>(whole.files.size());
+  auto storage_base = static_cast<uint32_t>(whole.storages.size());
+  const std::string shard = part.files.empty() ? std::string() : part.files.front();
+  for (auto& storage : part.storages) {
+    storage.file_index += file_base;
+    whole.storages.push_back(storage);
+  }
+  for (auto& tensor : part.tensors) {
+    if (!names.insert(tensor.name).second) fail_parse(shard, "tensor '" + tensor.name + "' also appears in an earlier shard");
+    tensor.storage += storage_base;
+    whole.tensors.push_back(std::move(tensor));
+  }
+  whole.files.insert(whole.files.end(), part.files.begin(), part.files.end());
+  whole.file_sizes.insert(whole.file_sizes.end(), part.file_sizes.begin(), part.file_sizes.end());
+  for (auto& extra : part.extras) whole.extras.push_back(std::move(extra));
+}
+
+Catalog merge_shards(const std::vector<std::string>& paths, Format format, const Limits& limits) {
+  Catalog whole;
+  std::set<std::string> names;
+  for (size_t shard_idx = 0; shard_idx < paths.size(); ++shard_idx) {
+    Catalog part = read_one(paths[shard_idx], format, limits);
+    if (shard_idx == 0) {
+      whole.format = part.format;
+      whole.metadata = part.metadata;
+      whole.gguf_version = part.gguf_version;
+      whole.gguf_alignment = part.gguf_alignment;
+      whole.description = part.description;
+    }
+    append_shard(whole, std::move(part), names);
+    if (whole.tensors.size() > limits.max_items) fail_limit(paths[shard_idx], "more tensors than the item cap");
+  }
+  if (paths.size() > 1) whole.description += ", " + std::to_string(paths.size()) + " shards";
+  return whole;
+}
+
+/// `name-00001-of-00003.gguf` → all three split paths, checked to exist.
+std::optional<std::vector<std::string>> gguf_split_set(const std::string& path) {
+  static const std::regex kSplit(R"((.*)-(\d{5})-of-(\d{5})\.gguf)");
+  std::smatch match;
+  if (!std::regex_match(path, match, kSplit)) return std::nullopt;
+  int count = std::stoi(match[3].str());
+  if (count < 1) return std::nullopt;
+  std::vector<std::string> parts;
+  for (int part = 1; part <= count; ++part) {
+    char suffix[32];
+    std::snprintf(suffix, sizeof(suffix), "-%05d-of-%05d.gguf", part, count);
+    std::string part_path = match[1].str() + suffix;
+    if (!fs::exists(part_path)) fail_parse(path, "split set is missing " + part_path);
+    parts.push_back(part_path);
+  }
+  return parts;
+}
+
+Catalog open_directory(const std::string& dir, const Limits& limits) {
+  fs::path index = fs::path(dir) / "model.safetensors.index.json";
+  if (fs::exists(index)) return merge_shards(formats::read_safetensors_index(index.string(), limits), Format::Safetensors, limits);
+  std::vector<std::string> candidates;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    auto name = entry.path().string();
+    if (detect_format(name)) candidates.push_back(name);
+  }
+  std::sort(candidates.begin(), candidates.end());
+  if (candidates.empty()) throw Error(ErrorCode::Usage, dir + ": no model files (safetensors, gguf, npz, npy, pth) in this directory");
+  std::set<Format> kinds;
+  for (const auto& path : candidates) kinds.insert(*detect_format(path));
+  if (kinds.size() > 1) throw Error(ErrorCode::Usage, dir + ": holds more than one format; name the file to read");
+  Format format = *kinds.begin();
+  if (format == Format::Gguf) {
+    if (auto split = gguf_split_set(candidates.front())) {
+      if (split->size() != candidates.size()) throw Error(ErrorCode::Usage, dir + ": holds files beside one GGUF split set");
+      return merge_shards(*split, format, limits);
+    }
+  }
+  if (format != Format::Safetensors && format != Format::Gguf && candidates.size() > 1) {
+    throw Error(ErrorCode::Usage, dir + ": holds several " + format_name(format) + " files; name the file to read");
+  }
+  return merge_shards(candidates, format, limits);
+}
+
+}  // namespace
+
+std::optional<Format> detect_format(const std::string& path) {
+  std::string name = lower(path);
+  if (ends_with(name, ".safetensors")) return Format::Safetensors;
+  if (ends_with(name, ".gguf")) return Format::Gguf;
+  if (ends_with(name, ".npz")) return Format::Npz;
+  if (ends_with(name, ".npy")) return Format::Npy;
+  if (ends_with(name, ".pth") || ends_with(name, ".pt")) return Format::Pth;
+  if (ends_with(name, ".json") || ends_with(name, ".txt") || ends_with(name, ".md")) return std::nullopt;
+  return detect_by_magic(path);
+}
+
+Catalog open_model(const std::string& path, const Limits& limits) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail_io(path, "cannot open", errno);
+  if (S_ISDIR(st.st_mode)) return open_directory(path, limits);
+  if (ends_with(path, ".index.json")) {
+    return merge_shards(formats::read_safetensors_index(path, limits), Format::Safetensors, limits);
+  }
+  auto format = detect_format(path);
+  if (!format) fail_unsupported(path, "not a recognised model file (safetensors, gguf, npz, npy, pth)");
+  if (*format == Format::Gguf) {
+    if (auto split = gguf_split_set(path)) return merge_shards(*split, Format::Gguf, limits);
+  }
+  return merge_shards({path}, *format, limits);
+}
+
+}  // namespace amn
