@@ -46,3 +46,11 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
                       const Limits& limits = {});
 
 }  // namespace amn
+
+namespace amn {
+
+/// The quantisation scheme recognisable from tensor names, dtypes, shapes and metadata
+/// ("GGUF Q4_K", "GPTQ", "AWQ", "FP8 E4M3", "BitsAndBytes NF4", ...), or "" for none.
+[[nodiscard]] std::string quant_scheme(const Catalog& catalog);
+
+}  // namespace amn

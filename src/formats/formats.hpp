@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "amn/catalog.hpp"
@@ -21,6 +22,15 @@ namespace amn::formats {
 /// The shard file names listed by a `model.safetensors.index.json` (its weight_map values, in
 /// first-seen order, resolved against the index's directory), validated.
 [[nodiscard]] std::vector<std::string> read_safetensors_index(const std::string& index_path, const Limits& limits);
+
+/// A `model.safetensors.index.json`: its shards and which shard holds each tensor.
+struct SafetensorsIndex {
+  std::vector<std::string> shards;                           ///< as read_safetensors_index returns them
+  std::vector<std::pair<std::string, uint32_t>> weight_map;  ///< tensor name → index into `shards`, file order
+};
+
+/// The whole index, validated as read_safetensors_index does.
+[[nodiscard]] SafetensorsIndex read_safetensors_index_map(const std::string& index_path, const Limits& limits);
 
 /// One tensor of an output file.
 struct OutTensor {

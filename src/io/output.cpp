@@ -1,1 +1,152 @@
-// placeholder
+// Output files that appear atomically: temp file beside the target, fsync, rename, fsync dir.
+#include "io/output.hpp"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "amn/error.hpp"
+
+namespace amn::io {
+namespace {
+
+// Live temp paths, readable from a signal handler: fixed slots of fixed-size C strings.
+constexpr size_t kMaxLiveTemps = 64;
+constexpr size_t kMaxPath = 4096;
+std::array<std::array<char, kMaxPath>, kMaxLiveTemps> g_live_paths{};
+std::array<std::atomic<bool>, kMaxLiveTemps> g_live_used{};
+
+int register_temp(const std::string& path) {
+  if (path.size() >= kMaxPath) return -1;
+  for (size_t slot = 0; slot < kMaxLiveTemps; ++slot) {
+    bool expected = false;
+    if (g_live_used[slot].compare_exchange_strong(expected, true)) {
+      std::memcpy(g_live_paths[slot].data(), path.c_str(), path.size() + 1);
+      return static_cast<int>(slot);
+    }
+  }
+  return -1;
+}
+
+void unregister_temp(const std::string& path) {
+  for (size_t slot = 0; slot < kMaxLiveTemps; ++slot) {
+    if (g_live_used[slot].load() && path == g_live_paths[slot].data()) {
+      g_live_used[slot].store(false);
+      return;
+    }
+  }
+}
+
+extern "C" void cleanup_and_exit(int signo) {
+  for (size_t slot = 0; slot < kMaxLiveTemps; ++slot) {
+    if (g_live_used[slot].load()) ::unlink(g_live_paths[slot].data());
+  }
+  ::_exit(128 + signo);
+}
+
+std::string parent_dir(const std::string& path) {
+  auto parent = std::filesystem::path(path).parent_path().string();
+  return parent.empty() ? "." : parent;
+}
+
+bool rename_noreplace(const std::string& from, const std::string& to) {
+  return ::syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0;
+}
+
+}  // namespace
+
+void install_cleanup_handlers() {
+  struct sigaction action {};
+  action.sa_handler = cleanup_and_exit;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+}
+
+void refuse_same_file(const std::string& input, const std::string& output) {
+  struct stat in_st {}, out_st {};
+  if (::stat(input.c_str(), &in_st) != 0 || ::stat(output.c_str(), &out_st) != 0) return;
+  if (in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino) {
+    throw Error(ErrorCode::Usage, output + ": output is the input file " + input);
+  }
+}
+
+OutputFile::OutputFile(std::string path, bool replace) : path_(std::move(path)), replace_(replace) {
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) throw Error(ErrorCode::Usage, path_ + ": is a directory");
+    if (!replace_) throw Error(ErrorCode::Usage, path_ + ": exists (use --force to replace it)");
+  }
+  std::random_device entropy;
+  for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
+    char suffix[32];
+    std::snprintf(suffix, sizeof(suffix), ".amn-tmp-%08x", entropy());
+    temp_path_ = parent_dir(path_) + "/." + std::filesystem::path(path_).filename().string() + suffix;
+    fd_ = ::open(temp_path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd_ < 0 && errno != EEXIST) fail_io(path_, "cannot create a temporary file in " + parent_dir(path_), errno);
+  }
+  if (fd_ < 0) fail_io(path_, "cannot create a temporary file", EEXIST);
+  register_temp(temp_path_);
+}
+
+OutputFile::~OutputFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) {
+    ::unlink(temp_path_.c_str());
+    unregister_temp(temp_path_);
+  }
+}
+
+void OutputFile::reserve(uint64_t size) {
+  if (::posix_fallocate(fd_, 0, static_cast<off_t>(size)) == 0) return;
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) fail_io(path_, "cannot size the output", errno);
+}
+
+void OutputFile::write_at(uint64_t offset, const void* data, size_t len) {
+  const auto* bytes = static_cast<const char*>(data);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t put = ::pwrite(fd_, bytes + done, len - done, static_cast<off_t>(offset + done));
+    if (put < 0) {
+      if (errno == EINTR) continue;
+      fail_io(path_, "write failed at offset " + std::to_string(offset + done), errno);
+    }
+    if (put == 0) fail_io(path_, "write made no progress", ENOSPC);
+    done += static_cast<size_t>(put);
+  }
+}
+
+void OutputFile::commit() {
+  if (::fsync(fd_) != 0) fail_io(path_, "fsync failed", errno);
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    fail_io(path_, "close failed", errno);
+  }
+  fd_ = -1;
+  if (replace_) {
+    if (::rename(temp_path_.c_str(), path_.c_str()) != 0) fail_io(path_, "cannot rename into place", errno);
+  } else if (!rename_noreplace(temp_path_, path_)) {
+    int err = errno;
+    if (err == EEXIST) throw Error(ErrorCode::Usage, path_ + ": exists (use --force to replace it)");
+    fail_io(path_, "cannot rename into place", err);
+  }
+  committed_ = true;
+  unregister_temp(temp_path_);
+  int dir_fd = ::open(parent_dir(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+}  // namespace amn::io

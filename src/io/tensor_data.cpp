@@ -1,2 +1,268 @@
-// placeholder
+// Reading a tensor's logical bytes (row-major, little-endian, contiguous) from its storage:
+// direct reads, inflated ZIP members, strided gathers and byte swapping.
 #include "io/tensor_data.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <string>
+
+#include "amn/error.hpp"
+#include "io/zip.hpp"
+
+namespace amn::io {
+namespace {
+
+/// Bytes of one element of a plain type whose elements are whole bytes; nullopt for block and
+/// sub-byte types (which cannot be strided or byte-swapped).
+std::optional<uint64_t> whole_element_bytes(DType dtype) {
+  const DTypeInfo& facts = info(dtype);
+  if (facts.block_elems != 1 || facts.block_bits % 8 != 0) return std::nullopt;
+  return facts.block_bits / 8;
+}
+
+/// The unit a big-endian element is swapped in: the element, except complex types whose real
+/// and imaginary parts are swapped separately.
+uint64_t swap_unit(DType dtype, uint64_t element_bytes) { return dtype == DType::C64 ? element_bytes / 2 : element_bytes; }
+
+void swap_units(std::byte* bytes, uint64_t len, uint64_t unit) {
+  if (unit <= 1) return;
+  for (uint64_t pos = 0; pos + unit <= len; pos += unit) std::reverse(bytes + pos, bytes + pos + unit);
+}
+
+/// Storage bytes [lo, hi) kept from the previous read.
+struct CachedBytes {
+  uint32_t storage = 0;
+  uint64_t lo = 0;
+  uint64_t hi = 0;
+  std::vector<std::byte> bytes;
+  bool valid = false;
+
+  [[nodiscard]] bool holds(uint32_t storage_idx, uint64_t want_lo, uint64_t want_hi) const {
+    return valid && storage == storage_idx && lo <= want_lo && want_hi <= hi;
+  }
+};
+
+/// Where a tensor's elements sit within its storage, validated.
+struct Layout {
+  uint64_t element_bytes = 0;  ///< 0 for block/sub-byte types (contiguous only)
+  uint64_t lo = 0;             ///< first storage byte the tensor touches
+  uint64_t hi = 0;             ///< one past the last
+};
+
+}  // namespace
+
+struct TensorData::Impl {
+  Catalog catalog;
+  Limits limits;
+  std::vector<std::optional<File>> files;
+  CachedBytes cache;
+
+  const File& file(uint32_t file_idx) {
+    if (file_idx >= catalog.files.size()) {
+      fail_parse("catalog", "storage names file " + std::to_string(file_idx) + " of " + std::to_string(catalog.files.size()));
+    }
+    auto& slot = files[file_idx];
+    if (!slot) slot.emplace(catalog.files[file_idx]);
+    return *slot;
+  }
+
+  const std::string& file_name(const Storage& storage) const {
+    static const std::string kUnknown = "catalog";
+    return storage.file_index < catalog.files.size() ? catalog.files[storage.file_index] : kUnknown;
+  }
+
+  /// Validates the tensor against its storage and returns the byte span it touches.
+  Layout layout(const Tensor& tensor, const Storage& storage) const {
+    const std::string& path = file_name(storage);
+    const std::string where = "tensor '" + tensor.name + "'";
+    auto elems = element_count(tensor.shape);
+    auto bytes = elems ? byte_size(tensor.dtype, *elems) : std::nullopt;
+    if (!bytes || *bytes != tensor.nbytes) fail_parse(path, where + ": byte size disagrees with dtype and shape");
+    if (storage.compression == Compression::None && storage.stored_size != storage.size) {
+      fail_parse(path, where + ": uncompressed storage with stored size " + std::to_string(storage.stored_size) +
+                           " != size " + std::to_string(storage.size));
+    }
+    Layout out;
+    out.element_bytes = whole_element_bytes(tensor.dtype).value_or(0);
+    if (!tensor.contiguous_le() && out.element_bytes == 0) {
+      fail_unsupported(path, where + ": strided or big-endian " + std::string(info(tensor.dtype).name) + " data");
+    }
+    if (tensor.strides.empty()) {
+      if (tensor.byte_offset > storage.size || tensor.nbytes > storage.size - tensor.byte_offset) {
+        fail_parse(path, where + ": bytes [" + std::to_string(tensor.byte_offset) + ", +" + std::to_string(tensor.nbytes) +
+                             ") lie outside its storage of " + std::to_string(storage.size) + " bytes");
+      }
+      out.lo = tensor.byte_offset;
+      out.hi = tensor.byte_offset + tensor.nbytes;
+      return out;
+    }
+    if (tensor.strides.size() != tensor.shape.size()) fail_parse(path, where + ": strides and shape differ in rank");
+    if (*elems == 0) {
+      out.lo = out.hi = std::min(tensor.byte_offset, storage.size);
+      return out;
+    }
+    // Lowest and highest element offsets (relative to byte_offset) over all indices.
+    int64_t low = 0;
+    int64_t high = 0;
+    for (size_t dim = 0; dim < tensor.shape.size(); ++dim) {
+      int64_t reach = 0;
+      if (__builtin_mul_overflow(tensor.shape[dim] - 1, tensor.strides[dim], &reach) ||
+          __builtin_add_overflow(reach < 0 ? low : high, reach, reach < 0 ? &low : &high)) {
+        fail_parse(path, where + ": strides overflow");
+      }
+    }
+    auto signed_es = static_cast<int64_t>(out.element_bytes);
+    int64_t low_bytes = 0;
+    int64_t high_bytes = 0;
+    if (tensor.byte_offset > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) || __builtin_mul_overflow(low, signed_es, &low_bytes) ||
+        __builtin_mul_overflow(high + 1, signed_es, &high_bytes) ||
+        __builtin_add_overflow(low_bytes, static_cast<int64_t>(tensor.byte_offset), &low_bytes) ||
+        __builtin_add_overflow(high_bytes, static_cast<int64_t>(tensor.byte_offset), &high_bytes) || low_bytes < 0 ||
+        static_cast<uint64_t>(high_bytes) > storage.size) {
+      fail_parse(path, where + ": strided view (offset " + std::to_string(tensor.byte_offset) +
+                           ") reaches outside its storage of " + std::to_string(storage.size) + " bytes");
+    }
+    out.lo = static_cast<uint64_t>(low_bytes);
+    out.hi = static_cast<uint64_t>(high_bytes);
+    return out;
+  }
+
+  /// Storage bytes covering [lo, hi), from the cache or loaded into it. Deflated storages are
+  /// inflated whole (and CRC-checked); plain ones load just the span.
+  const CachedBytes& load(uint32_t storage_idx, const Storage& storage, uint64_t lo, uint64_t hi) {
+    if (cache.holds(storage_idx, lo, hi)) return cache;
+    cache.valid = false;
+    cache.bytes.clear();
+    cache.bytes.shrink_to_fit();
+    const File& source = file(storage.file_index);
+    if (storage.compression == Compression::Deflate) {
+      cache.bytes = read_storage_bytes(source, storage, "storage " + std::to_string(storage_idx), limits);
+      cache.lo = 0;
+      cache.hi = storage.size;
+    } else {
+      if (hi - lo > limits.max_alloc) {
+        fail_limit(source.path(), "storage " + std::to_string(storage_idx) + ": a span of " + std::to_string(hi - lo) +
+                                      " bytes exceeds the allocation cap of " + std::to_string(limits.max_alloc));
+      }
+      cache.bytes = source.read_vec(storage.offset + lo, hi - lo);
+      cache.lo = lo;
+      cache.hi = hi;
+    }
+    cache.storage = storage_idx;
+    cache.valid = true;
+    return cache;
+  }
+
+  /// Copies storage bytes [begin, begin + len) into dst.
+  void copy_plain(uint32_t storage_idx, const Storage& storage, uint64_t begin, uint64_t len, std::byte* dst) {
+    if (storage.compression == Compression::None && !cache.holds(storage_idx, begin, begin + len)) {
+      file(storage.file_index).read_exact(storage.offset + begin, dst, len);
+      return;
+    }
+    const CachedBytes& bytes = load(storage_idx, storage, begin, begin + len);
+    std::memcpy(dst, bytes.bytes.data() + (begin - bytes.lo), len);
+  }
+
+  /// Writes logical elements [first, first + count) of a strided tensor into dst, copying runs
+  /// along the innermost dimension when it is contiguous.
+  void gather(const Tensor& tensor, const Layout& where, const CachedBytes& bytes, uint64_t first, uint64_t count,
+              std::byte* dst) const {
+    const size_t rank = tensor.shape.size();
+    std::vector<int64_t> index(rank, 0);
+    uint64_t rest = first;
+    for (size_t dim = rank; dim-- > 0;) {
+      auto extent = static_cast<uint64_t>(tensor.shape[dim]);
+      index[dim] = static_cast<int64_t>(rest % extent);
+      rest /= extent;
+    }
+    const bool inner_contiguous = rank > 0 && tensor.strides[rank - 1] == 1;
+    const auto es = static_cast<int64_t>(where.element_bytes);
+    uint64_t done = 0;
+    while (done < count) {
+      int64_t element = 0;
+      for (size_t dim = 0; dim < rank; ++dim) element += index[dim] * tensor.strides[dim];
+      uint64_t run = 1;
+      if (inner_contiguous) run = std::min<uint64_t>(count - done, static_cast<uint64_t>(tensor.shape[rank - 1] - index[rank - 1]));
+      auto source = static_cast<uint64_t>(static_cast<int64_t>(tensor.byte_offset) + element * es);
+      std::memcpy(dst + done * where.element_bytes, bytes.bytes.data() + (source - bytes.lo), run * where.element_bytes);
+      done += run;
+      // Advance the multi-index by `run` (run never crosses the innermost row).
+      for (size_t dim = rank; dim-- > 0;) {
+        index[dim] += dim == rank - 1 ? static_cast<int64_t>(run) : 1;
+        if (index[dim] < tensor.shape[dim]) break;
+        index[dim] = 0;
+      }
+    }
+  }
+
+  /// Writes whole logical elements [first, first + count) into dst.
+  void elements(uint32_t storage_idx, const Tensor& tensor, const Storage& storage, const Layout& where, uint64_t first,
+                uint64_t count, std::byte* dst) {
+    const uint64_t len = count * where.element_bytes;
+    if (tensor.strides.empty()) {
+      copy_plain(storage_idx, storage, tensor.byte_offset + first * where.element_bytes, len, dst);
+    } else if (count > 0) {
+      gather(tensor, where, load(storage_idx, storage, where.lo, where.hi), first, count, dst);
+    }
+    if (tensor.byte_order == ByteOrder::Big) swap_units(dst, len, swap_unit(tensor.dtype, where.element_bytes));
+  }
+};
+
+TensorData::TensorData(const Catalog& catalog, const Limits& limits) : impl_(std::make_unique<Impl>()) {
+  impl_->catalog = catalog;
+  impl_->limits = limits;
+  impl_->files.resize(catalog.files.size());
+}
+
+TensorData::~TensorData() = default;
+
+void TensorData::read(size_t tensor_idx, uint64_t begin, uint64_t len, std::byte* dst) {
+  const Catalog& catalog = impl_->catalog;
+  if (tensor_idx >= catalog.tensors.size()) {
+    throw Error(ErrorCode::Usage, "tensor index " + std::to_string(tensor_idx) + " is out of range");
+  }
+  const Tensor& tensor = catalog.tensors[tensor_idx];
+  if (tensor.storage >= catalog.storages.size()) fail_parse("catalog", "tensor '" + tensor.name + "' names a missing storage");
+  const Storage& storage = catalog.storages[tensor.storage];
+  if (begin > tensor.nbytes || len > tensor.nbytes - begin) {
+    throw Error(ErrorCode::Usage, "tensor '" + tensor.name + "': bytes [" + std::to_string(begin) + ", +" +
+                                      std::to_string(len) + ") outside its " + std::to_string(tensor.nbytes) + " bytes");
+  }
+  const Layout where = impl_->layout(tensor, storage);
+  if (len == 0) return;
+  if (tensor.contiguous_le()) {
+    impl_->copy_plain(tensor.storage, storage, tensor.byte_offset + begin, len, dst);
+    return;
+  }
+  const uint64_t es = where.element_bytes;
+  const uint64_t first = begin / es;
+  const uint64_t last = (begin + len + es - 1) / es;
+  if (begin % es == 0 && len % es == 0) {
+    impl_->elements(tensor.storage, tensor, storage, where, first, last - first, dst);
+    return;
+  }
+  std::vector<std::byte> whole((last - first) * es);
+  impl_->elements(tensor.storage, tensor, storage, where, first, last - first, whole.data());
+  std::memcpy(dst, whole.data() + (begin - first * es), len);
+}
+
+std::vector<std::byte> TensorData::read_all(size_t tensor_idx) {
+  if (tensor_idx >= impl_->catalog.tensors.size()) {
+    throw Error(ErrorCode::Usage, "tensor index " + std::to_string(tensor_idx) + " is out of range");
+  }
+  const Tensor& tensor = impl_->catalog.tensors[tensor_idx];
+  if (tensor.nbytes > impl_->limits.max_alloc) {
+    const std::string path = tensor.storage < impl_->catalog.storages.size()
+                                 ? impl_->file_name(impl_->catalog.storages[tensor.storage])
+                                 : std::string("catalog");
+    fail_limit(path, "tensor '" + tensor.name + "': " + std::to_string(tensor.nbytes) + " bytes exceed the allocation cap of " +
+                                std::to_string(impl_->limits.max_alloc));
+  }
+  std::vector<std::byte> out(tensor.nbytes);
+  read(tensor_idx, 0, out.size(), out.data());
+  return out;
+}
+
+}  // namespace amn::io

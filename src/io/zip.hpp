@@ -29,9 +29,16 @@ struct ZipMember {
 /// True when the file starts with a ZIP local header or is an empty archive.
 [[nodiscard]] bool looks_like_zip(const File& file);
 
-/// The member's whole uncompressed bytes (inflated and CRC-checked when deflated). Refuses
-/// sizes above limits.max_alloc and ratios above limits.max_ratio.
+/// The member's whole uncompressed bytes, CRC-checked (inflated when deflated); the caps of
+/// read_storage_bytes apply.
 [[nodiscard]] std::vector<std::byte> read_member(const File& file, const ZipMember& member, const Limits& limits);
+
+/// The whole uncompressed bytes of `storage` (stored or deflated), CRC-checked when
+/// storage.check_crc. Refuses sizes above limits.max_alloc and, for deflated data larger than
+/// 1 MiB, ratios above limits.max_ratio (small members of zeros legitimately compress further).
+/// `label` names the storage in messages ("member 'arr_0.npy'").
+[[nodiscard]] std::vector<std::byte> read_storage_bytes(const File& file, const Storage& storage, const std::string& label,
+                                                        const Limits& limits);
 
 /// A Storage describing `member` in file `file_index`.
 [[nodiscard]] Storage member_storage(const ZipMember& member, uint32_t file_index);

@@ -84,11 +84,49 @@ void append_shard(Catalog& whole, Catalog part, std::set<std::string>& names) {
   for (auto& extra : part.extras) whole.extras.push_back(std::move(extra));
 }
 
+/// An unsigned metadata value of `catalog` (the GGUF reader has checked the split keys' types).
+std::optional<uint64_t> meta_uint(const Catalog& catalog, const std::string& key) {
+  const MetaEntry* entry = catalog.find_meta(key);
+  if (entry == nullptr) return std::nullopt;
+  if (const auto* value = std::get_if<uint64_t>(&entry->value.value)) return *value;
+  return static_cast<uint64_t>(std::get<int64_t>(entry->value.value));
+}
+
+/// GGUF split sets (llama.cpp gguf-split): shard k of n says split.no = k and split.count = n.
+/// `in_split_set`: the first shard declared a split set, so every shard must.
+void check_gguf_split_part(const Catalog& part, size_t shard_idx, size_t shard_count, bool in_split_set) {
+  const std::string& path = part.files.front();
+  auto count = meta_uint(part, "split.count").value_or(0);
+  auto number = meta_uint(part, "split.no").value_or(0);
+  if (count == 0 && !in_split_set) return;  // not a split file (gguf-split --merge leaves split.count 0)
+  if (count != shard_count) {
+    fail_parse(path, "split.count: " + std::to_string(count) + ", but the split set has " + std::to_string(shard_count) +
+                         " files" + (shard_count == 1 ? " (open the set by its -00001-of-N name)" : ""));
+  }
+  if (number != shard_idx) {
+    fail_parse(path, "split.no: " + std::to_string(number) + ", but this is file " + std::to_string(shard_idx + 1) +
+                         " of the set (split.no counts from 0)");
+  }
+}
+
+/// The tensors of a whole GGUF split set add up to the first file's split.tensors.count.
+void check_gguf_split_total(const Catalog& whole) {
+  auto declared = meta_uint(whole, "split.tensors.count");
+  if (declared && *declared != whole.tensors.size()) {
+    fail_parse(whole.files.front(), "split.tensors.count: " + std::to_string(*declared) + ", but the split set holds " +
+                                        std::to_string(whole.tensors.size()) + " tensors");
+  }
+}
+
 Catalog merge_shards(const std::vector<std::string>& paths, Format format, const Limits& limits) {
   Catalog whole;
   std::set<std::string> names;
   for (size_t shard_idx = 0; shard_idx < paths.size(); ++shard_idx) {
     Catalog part = read_one(paths[shard_idx], format, limits);
+    if (format == Format::Gguf) {
+      bool in_split_set = shard_idx > 0 && meta_uint(whole, "split.count").value_or(0) > 0;
+      check_gguf_split_part(part, shard_idx, paths.size(), in_split_set);
+    }
     if (shard_idx == 0) {
       whole.format = part.format;
       whole.metadata = part.metadata;
@@ -99,6 +137,7 @@ Catalog merge_shards(const std::vector<std::string>& paths, Format format, const
     append_shard(whole, std::move(part), names);
     if (whole.tensors.size() > limits.max_items) fail_limit(paths[shard_idx], "more tensors than the item cap");
   }
+  if (format == Format::Gguf && meta_uint(whole, "split.count").value_or(0) > 0) check_gguf_split_total(whole);
   if (paths.size() > 1) whole.description += ", " + std::to_string(paths.size()) + " shards";
   return whole;
 }

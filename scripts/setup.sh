@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what amn needs on Debian 12 (only what is missing), then builds it (release) into build/.
+# Usage: scripts/setup.sh [--test]   (--test also installs the Python packages the tests use)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debs=(g++ meson ninja-build pkg-config libtbb-dev liburing-dev rapidjson-dev libdeflate-dev libcli11-dev doctest-dev zlib1g-dev python3 python3-pip)
+missing=()
+for pkg in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  # The tests load amn's outputs back with the libraries that define each format.
+  if ! python3 -c "import numpy, safetensors, gguf, pytest" 2>/dev/null; then
+    echo "setup: installing numpy safetensors gguf pytest (pip)" >&2
+    python3 -m pip install -q numpy safetensors gguf pytest 2>/dev/null ||
+      python3 -m pip install -q --break-system-packages numpy safetensors gguf pytest
+  fi
+fi
+
+[ -f build/build.ninja ] || meson setup build --buildtype=release >/dev/null
+ninja -C build >/dev/null
+echo "setup: built build/src/cli/amn" >&2

@@ -1,0 +1,47 @@
+// Output files that appear atomically: temp file beside the target, fsync, rename, fsync dir.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace amn::io {
+
+/// A file being written under a temporary name in the target's directory. `commit()` makes it
+/// appear under the final name (never replacing an existing file unless `replace`); destruction
+/// without commit removes it. SIGINT/SIGTERM remove every uncommitted temp file (see
+/// install_cleanup_handlers).
+class OutputFile {
+ public:
+  /// Creates the temp file. Refuses when `path` exists and !replace (Error Usage), or when
+  /// `path` names one of `inputs` (same device and inode).
+  OutputFile(std::string path, bool replace);
+  ~OutputFile();
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] int fd() const { return fd_; }
+
+  /// Reserves `size` bytes (fallocate where supported, else ftruncate).
+  void reserve(uint64_t size);
+  /// Writes all of `data` at `offset`; ENOSPC/EIO become Error(Io) naming the output.
+  void write_at(uint64_t offset, const void* data, size_t len);
+  /// fsync, rename into place, fsync the directory.
+  void commit();
+
+ private:
+  std::string path_;
+  std::string temp_path_;
+  bool replace_ = false;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+/// Installs SIGINT/SIGTERM handlers that unlink live temp files and exit 130/143.
+void install_cleanup_handlers();
+
+/// Throws Error(Usage) when `output` is the same file as `input` (device and inode).
+void refuse_same_file(const std::string& input, const std::string& output);
+
+}  // namespace amn::io

@@ -1,0 +1,42 @@
+// Element conversions between plain float types (widening exact, narrowing round-to-nearest-even).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "amn/dtype.hpp"
+
+namespace amn::kernels {
+
+/// IEEE half → float (exact).
+[[nodiscard]] float f16_to_f32(uint16_t half);
+/// bfloat16 → float (exact).
+[[nodiscard]] inline float bf16_to_f32(uint16_t bf16) {
+  uint32_t bits = static_cast<uint32_t>(bf16) << 16;
+  float value;
+  std::memcpy(&value, &bits, sizeof(value));
+  return value;
+}
+/// float → bfloat16, round to nearest even; NaN stays NaN with the quiet bit set (ggml's rule).
+[[nodiscard]] inline uint16_t f32_to_bf16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+/// float → IEEE half, round to nearest even, overflow to ±inf, NaN kept quiet.
+[[nodiscard]] uint16_t f32_to_f16(float value);
+
+/// True when elements of `from` can be converted to `to` by convert_elements: `from` a plain
+/// float type (F64, F32, F16, BF16, F8_E4M3, F8_E5M2) and `to` one of F32, F16, BF16.
+[[nodiscard]] bool can_convert(DType from, DType to);
+
+/// Converts `count` elements from `src` (type `from`) to `dst` (type `to`); the float value is
+/// decoded exactly to f32 (F64 rounds to nearest even) and then narrowed.
+void convert_elements(DType from, const std::byte* src, size_t count, DType to, std::byte* dst);
+
+/// Narrows `count` floats into `to` (F32 copies, F16/BF16 round to nearest even).
+void store_f32(const float* src, size_t count, DType to, std::byte* dst);
+
+}  // namespace amn::kernels
