@@ -1,9 +1,11 @@
 // amn — public entry points: open a model, read its tensors, convert it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "amn/catalog.hpp"
 #include "amn/dtype.hpp"
@@ -25,22 +27,53 @@ namespace amn {
 /// Output container for convert/remember.
 enum class Target : uint8_t { Safetensors, Gguf };
 
+/// Live counters of a running conversion, for progress displays (read from another thread).
+struct Progress {
+  std::atomic<uint64_t> bytes_done{0};
+  std::atomic<uint64_t> bytes_total{0};
+  std::atomic<uint64_t> tensors_done{0};
+  std::atomic<uint64_t> tensors_total{0};
+};
+
 /// Options for convert/remember.
 struct ConvertOptions {
   Target target = Target::Safetensors;
-  std::optional<DType> dtype;   ///< narrow/widen float tensors to this (F32/F16/BF16); none = keep
-  bool force = false;           ///< replace an existing output
-  uint64_t chunk_bytes = 8u << 20;  ///< bytes of one unit of work
+  std::optional<DType> dtype;       ///< narrow/widen float tensors to this (F32/F16/BF16); none = keep
+  bool dequantize = false;          ///< dequantise block types (to `dtype`, default BF16): remember
+  bool force = false;               ///< replace existing outputs
+  uint64_t memory_budget = 512ull << 20;  ///< peak bytes of data buffers in flight (lowered to fit cgroup memory.max)
+  uint64_t chunk_bytes = 0;         ///< output bytes per unit of work; 0 = derived from the budget
+  unsigned threads = 0;             ///< 0 = SLURM_CPUS_PER_TASK, else cgroup cpu.max, else the cores
+  uint64_t max_shard_size = 0;      ///< 0 = one output file
+  bool dry_run = false;             ///< plan only: write nothing
+  Progress* progress = nullptr;     ///< optional live counters
 };
 
-/// What convert wrote.
-struct ConvertResult {
-  std::string output;
+/// One output file of a conversion.
+struct OutputInfo {
+  std::string path;
+  uint64_t bytes = 0;
   uint64_t tensors = 0;
-  uint64_t bytes_written = 0;
 };
 
-/// Writes `catalog` to `output` in the target format. The output appears atomically under its
+/// What convert wrote (or, with dry_run, would write) and how.
+struct ConvertResult {
+  std::vector<OutputInfo> outputs;  ///< in shard order
+  std::string index;                ///< model.safetensors.index.json path when sharded safetensors
+  uint64_t tensors = 0;
+  uint64_t bytes_written = 0;       ///< sum of output file sizes (index included)
+  std::string io_mode;              ///< "io_uring" or "pwrite", "+O_DIRECT" when used
+  unsigned threads = 0;
+  uint64_t memory_budget = 0;       ///< budget in force after the cgroup check
+  uint64_t chunk_bytes = 0;         ///< output bytes per unit of work
+};
+
+/// Parses a size with an optional unit: "512", "64KiB", "5GB", "4GiB", "1.5G" (G = GiB).
+/// Returns nullopt for anything else.
+[[nodiscard]] std::optional<uint64_t> parse_size(const std::string& text);
+
+/// Writes `catalog` to `output` (a file, or a directory to hold `model.*`) in the target format,
+/// streaming bounded chunks through the pipeline. Every output appears atomically under its
 /// final name or not at all. Throws Error.
 ConvertResult convert(const Catalog& catalog, const std::string& output, const ConvertOptions& options,
                       const Limits& limits = {});

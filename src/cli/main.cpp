@@ -3,9 +3,16 @@
 #include <rapidjson/ostreamwrapper.h>
 #include <rapidjson/writer.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include "amn/amn.hpp"
 #include "cli/report.hpp"
@@ -24,7 +31,30 @@ struct Options {
   bool json = false;
   bool force = false;
   bool quiet = false;
+  bool progress = false;
+  bool dry_run = false;
+  unsigned threads = 0;
+  std::string memory_budget;
+  std::string max_shard_size;
+  std::string chunk_size;
 };
+
+/// Options shared by convert and remember: the engine's knobs and the reporting flags.
+void add_engine_options(CLI::App* command, Options& options) {
+  command->add_option("--memory-budget", options.memory_budget,
+                      "Peak memory for data in flight (default 512MiB; lowered to fit the cgroup limit)");
+  command->add_option("--threads", options.threads,
+                      "Worker threads (default: SLURM_CPUS_PER_TASK, else the cgroup CPU quota, else the cores)");
+  command->add_option("--max-shard-size", options.max_shard_size,
+                      "Split the output into shards of at most this size (e.g. 5GB, 4GiB)");
+  command->add_option("--chunk-size", options.chunk_size, "Output bytes per unit of work (default: from the budget)")
+      ->group("");
+  command->add_flag("--dry-run", options.dry_run, "Print the plan (tensors, shards, bytes) and write nothing");
+  command->add_flag("-f,--force", options.force, "Replace existing outputs");
+  command->add_flag("--json", options.json, "Print a JSON summary on stdout");
+  command->add_flag("--progress", options.progress, "Report progress on stderr even when it is not a terminal");
+  command->add_flag("-q,--quiet", options.quiet, "Print nothing on success");
+}
 
 const std::map<std::string, amn::DType> kDtypeChoices = {
     {"bf16", amn::DType::BF16}, {"f16", amn::DType::F16}, {"f32", amn::DType::F32}};
@@ -35,14 +65,99 @@ int run_report(const Options& options, bool per_tensor) {
   return 0;
 }
 
+/// Peak resident set size of this process in bytes.
+uint64_t peak_rss_bytes() {
+  struct rusage usage {};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
+}
+
+/// Prints progress on stderr until stopped: a refreshed line on a TTY, an occasional full line
+/// elsewhere (only with --progress).
+class ProgressPrinter {
+ public:
+  ProgressPrinter(amn::Progress& progress, bool enabled) : progress_(progress) {
+    tty_ = ::isatty(STDERR_FILENO) != 0;
+    if (!enabled) return;
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~ProgressPrinter() { stop(); }
+
+  void stop() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+    if (tty_) std::cerr << "\r\033[K" << std::flush;
+  }
+
+  [[nodiscard]] bool tty() const { return tty_; }
+
+ private:
+  void loop() {
+    using namespace std::chrono;
+    const auto start = steady_clock::now();
+    const auto period = tty_ ? milliseconds(250) : seconds(10);
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, period, [this] { return done_; })) {
+      double seconds_run = duration<double>(steady_clock::now() - start).count();
+      uint64_t done = progress_.bytes_done, total = progress_.bytes_total;
+      double rate = seconds_run > 0 ? static_cast<double>(done) / seconds_run : 0.0;
+      char eta[32] = "?";
+      if (rate > 0 && total >= done) std::snprintf(eta, sizeof(eta), "%.0f s", static_cast<double>(total - done) / rate);
+      std::cerr << (tty_ ? "\r\033[K" : "") << "amn: " << progress_.tensors_done << "/" << progress_.tensors_total
+                << " tensors, " << amn::cli::human_bytes(done) << " / " << amn::cli::human_bytes(total) << ", "
+                << amn::cli::human_bytes(static_cast<uint64_t>(rate)) << "/s, ETA " << eta << (tty_ ? "" : "\n")
+                << std::flush;
+    }
+  }
+
+  amn::Progress& progress_;
+  bool tty_ = false;
+  bool done_ = false;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::thread thread_;
+};
+
+void print_plan(const amn::ConvertResult& result) {
+  std::cout << "Plan: " << result.tensors << " tensors, " << amn::cli::human_bytes(result.bytes_written) << " ("
+            << result.bytes_written << " bytes) in " << result.outputs.size() << " file(s)\n";
+  for (const auto& out : result.outputs) {
+    std::cout << "  " << out.path << "  " << out.tensors << " tensors  " << amn::cli::human_bytes(out.bytes) << '\n';
+  }
+  if (!result.index.empty()) std::cout << "  " << result.index << "  (index)\n";
+  std::cout << "Engine: " << result.threads << " threads, " << amn::cli::human_bytes(result.chunk_bytes)
+            << " chunks, budget " << amn::cli::human_bytes(result.memory_budget) << ", " << result.io_mode << '\n';
+}
+
 int run_convert(const Options& options, const char* verb) {
   amn::ConvertOptions convert;
   convert.target = options.to == "gguf" ? amn::Target::Gguf : amn::Target::Safetensors;
   if (!options.dtype.empty()) convert.dtype = kDtypeChoices.at(options.dtype);
+  convert.dequantize = std::string(verb) == "remember";
   convert.force = options.force;
+  convert.threads = options.threads;
+  convert.dry_run = options.dry_run;
+  for (const auto& [text, field] : {std::pair{options.memory_budget, &convert.memory_budget},
+                                    std::pair{options.max_shard_size, &convert.max_shard_size},
+                                    std::pair{options.chunk_size, &convert.chunk_bytes}}) {
+    if (text.empty()) continue;
+    auto bytes = amn::parse_size(text);
+    if (!bytes || *bytes == 0) throw amn::Error(amn::ErrorCode::Usage, "'" + text + "' is not a size (e.g. 512MiB, 5GB)");
+    *field = *bytes;
+  }
+  amn::Progress progress;
+  convert.progress = &progress;
   auto started = std::chrono::steady_clock::now();
   amn::Catalog catalog = amn::open_model(options.input);
+  ProgressPrinter printer(progress, !options.quiet && !options.dry_run &&
+                                        (options.progress || ::isatty(STDERR_FILENO) != 0));
   amn::ConvertResult result = amn::convert(catalog, options.output, convert);
+  printer.stop();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (options.json) {
     rapidjson::OStreamWrapper stream(std::cout);
@@ -50,10 +165,31 @@ int run_convert(const Options& options, const char* verb) {
     writer.StartObject();
     writer.Key("command");
     writer.String(verb);
-    writer.Key("input");
-    writer.String(options.input.c_str());
-    writer.Key("output");
-    writer.String(result.output.c_str());
+    writer.Key("dry_run");
+    writer.Bool(options.dry_run);
+    writer.Key("inputs");
+    writer.StartArray();
+    for (const auto& file : catalog.files) writer.String(file.c_str());
+    writer.EndArray();
+    writer.Key("outputs");
+    writer.StartArray();
+    for (const auto& out : result.outputs) {
+      writer.StartObject();
+      writer.Key("path");
+      writer.String(out.path.c_str());
+      writer.Key("tensors");
+      writer.Uint64(out.tensors);
+      writer.Key("bytes");
+      writer.Uint64(out.bytes);
+      writer.EndObject();
+    }
+    writer.EndArray();
+    writer.Key("index");
+    if (result.index.empty()) {
+      writer.Null();
+    } else {
+      writer.String(result.index.c_str());
+    }
     writer.Key("format");
     writer.String(options.to.c_str());
     writer.Key("tensors");
@@ -62,11 +198,25 @@ int run_convert(const Options& options, const char* verb) {
     writer.Uint64(result.bytes_written);
     writer.Key("seconds");
     writer.Double(seconds);
+    writer.Key("peak_rss_bytes");
+    writer.Uint64(peak_rss_bytes());
+    writer.Key("threads");
+    writer.Uint(result.threads);
+    writer.Key("memory_budget");
+    writer.Uint64(result.memory_budget);
+    writer.Key("chunk_bytes");
+    writer.Uint64(result.chunk_bytes);
+    writer.Key("io");
+    writer.String(result.io_mode.c_str());
     writer.EndObject();
     std::cout << '\n';
+  } else if (options.dry_run) {
+    print_plan(result);
   } else if (!options.quiet) {
-    std::cerr << "amn: " << verb << " " << options.input << " -> " << result.output << ": " << result.tensors
-              << " tensors, " << amn::cli::human_bytes(result.bytes_written) << " in " << seconds << " s\n";
+    std::cerr << "amn: " << verb << " " << options.input << " -> "
+              << (result.outputs.size() == 1 ? result.outputs.front().path : std::to_string(result.outputs.size()) + " shards")
+              << ": " << result.tensors << " tensors, " << amn::cli::human_bytes(result.bytes_written) << " in "
+              << seconds << " s\n";
   }
   return 0;
 }
@@ -97,21 +247,21 @@ int main(int argc, char** argv) {
   auto* convert = app.add_subcommand("convert", "Convert a model to safetensors or GGUF (lossless unless --dtype)");
   convert->add_option("input", options.input, "Model file or directory (shards)")->required();
   convert->add_option("--to", options.to, "Output format")->check(CLI::IsMember({"safetensors", "gguf"}))->capture_default_str();
-  convert->add_option("-o,--output", options.output, "Output file")->required();
-  convert->add_option("--dtype", options.dtype, "Narrow/widen float tensors to this type")->check(CLI::IsMember(dtype_names));
-  convert->add_flag("-f,--force", options.force, "Replace an existing output");
-  convert->add_flag("--json", options.json, "Print a JSON summary on stdout");
-  convert->add_flag("-q,--quiet", options.quiet, "Print nothing on success");
+  convert->add_option("-o,--output", options.output, "Output file, or a directory to hold model.*")->required();
+  convert->add_option("--dtype", options.dtype, "Narrow/widen float tensors (and dequantise block types) to this type")
+      ->check(CLI::IsMember(dtype_names));
+  add_engine_options(convert, options);
   convert->footer("Example: amn convert model.pth --to gguf -o model.gguf");
 
   auto* remember = app.add_subcommand("remember", "Recover full precision into safetensors (alias: dequantize)");
   remember->alias("dequantize");
   remember->add_option("input", options.input, "Model file or directory (shards)")->required();
-  remember->add_option("-o,--output", options.output, "Output .safetensors file")->required();
-  remember->add_option("--dtype", options.dtype, "Output float type")->check(CLI::IsMember(dtype_names));
-  remember->add_flag("-f,--force", options.force, "Replace an existing output");
-  remember->add_flag("--json", options.json, "Print a JSON summary on stdout");
-  remember->add_flag("-q,--quiet", options.quiet, "Print nothing on success");
+  remember->add_option("-o,--output", options.output, "Output .safetensors file, or a directory to hold model.*")
+      ->required();
+  remember->add_option("--dtype", options.dtype,
+                       "Type of dequantised tensors (default bf16); also narrows/widens unquantised float tensors")
+      ->check(CLI::IsMember(dtype_names));
+  add_engine_options(remember, options);
   remember->footer("Example: amn remember model.gguf --dtype bf16 -o model.safetensors");
 
   try {

@@ -54,6 +54,8 @@ struct OutLayout {
 
 /// Plans a GGUF v3 file with alignment 32: the KV pairs (general.alignment written as 32),
 /// tensor infos (shape reversed to ggml's ne order), data aligned. Sets each tensor's offset.
-[[nodiscard]] OutLayout layout_gguf(std::vector<OutTensor>& tensors, const std::vector<MetaEntry>& metadata);
+/// `split_keys` (split.no, split.count, split.tensors.count of a sharded output) are appended.
+[[nodiscard]] OutLayout layout_gguf(std::vector<OutTensor>& tensors, const std::vector<MetaEntry>& metadata,
+                                    const std::vector<MetaEntry>& split_keys = {});
 
 }  // namespace amn::formats

@@ -136,8 +136,10 @@ void put_tensor_info(HeaderBytes& header, const OutTensor& tensor, uint64_t rela
 
 }  // namespace
 
-OutLayout layout_gguf(std::vector<OutTensor>& tensors, const std::vector<MetaEntry>& metadata) {
+OutLayout layout_gguf(std::vector<OutTensor>& tensors, const std::vector<MetaEntry>& metadata,
+                      const std::vector<MetaEntry>& split_keys) {
   std::vector<MetaEntry> kept = output_metadata(metadata);
+  kept.insert(kept.end(), split_keys.begin(), split_keys.end());
   std::set<std::string_view> names;
   for (const auto& tensor : tensors) {
     if (!names.insert(tensor.name).second) unsupported("tensor '" + tensor.name + "': duplicate tensor name");
@@ -165,6 +167,7 @@ OutLayout layout_gguf(std::vector<OutTensor>& tensors, const std::vector<MetaEnt
   }
   header.pad();
   uint64_t data_start = layout.header.size();
+  if (data_bytes > std::numeric_limits<uint64_t>::max() - data_start) unsupported("the data section overflows");
   uint64_t relative_offset = 0;
   for (auto& tensor : tensors) {
     tensor.offset = data_start + relative_offset;

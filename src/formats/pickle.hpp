@@ -39,6 +39,7 @@ enum class Global : uint8_t {
   Set,                        ///< builtins.set: REDUCE builds a Set
   FrozenSet,                  ///< builtins.frozenset: REDUCE builds a Set
   CodecsEncode,               ///< _codecs.encode(str, 'latin1'): REDUCE builds Bytes (protocol 2 bytes)
+  EmptyBytes,                 ///< builtins.bytes(): protocol 2's empty bytes
   TorchSize,                  ///< torch.Size: REDUCE builds a Tuple
   RebuildTensor,              ///< torch._utils._rebuild_tensor
   RebuildTensorV2,            ///< torch._utils._rebuild_tensor_v2

@@ -1,5 +1,483 @@
-#include "formats/formats.hpp"
+// PyTorch checkpoints (torch.save since 1.6): a ZIP whose one top-level folder holds data.pkl, a
+// restricted pickle naming storages `<prefix>/data/<key>`; tensors become views of those members.
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstring>
+#include <map>
+#include <set>
+#include <unordered_map>
+
 #include "amn/error.hpp"
+#include "formats/formats.hpp"
+#include "formats/pickle.hpp"
+#include "io/file.hpp"
+#include "io/zip.hpp"
+
 namespace amn::formats {
-Catalog read_pth(const std::string& path, const Limits&) { fail_unsupported(path, "pth reader not built yet"); }
+namespace {
+
+using pickle::Global;
+using pickle::Kind;
+using pickle::Object;
+
+/// Legacy torch.save files start with a protocol-2 pickle of this magic number (LONG1, 10 bytes).
+constexpr std::array<unsigned char, 14> kLegacyPickleMagic = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c,
+                                                               0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+constexpr uint64_t kTarMagicOffset = 257;  ///< "ustar" in a POSIX tar header (oldest torch.save)
+constexpr std::string_view kTarMagic = "ustar";
+constexpr uint8_t kPickleProtoOp = 0x80;
+constexpr uint64_t kMaxByteorderBytes = 16;
+constexpr size_t kMaxShownChars = 60;  ///< longest string value quoted in an extras description
+
+// Argument counts of torch's rebuild functions (torch/_utils.py).
+constexpr size_t kRebuildTensorArgs = 4;        // storage, offset, size, stride
+constexpr size_t kRebuildTensorV2Args = 6;      // + requires_grad, backward_hooks [, metadata]
+constexpr size_t kRebuildTensorV3Args = 7;      // + dtype [, metadata]
+constexpr size_t kRebuildFromTypeArgs = 4;      // func, new_type, args, state
+constexpr size_t kPersistentIdFields = 5;       // 'storage', storage_type, key, location, numel
+
+std::string quoted(std::string_view text, size_t max_chars) {
+  std::string out = "'";
+  for (size_t idx = 0; idx < text.size() && idx < max_chars; ++idx) {
+    auto byte = static_cast<unsigned char>(text[idx]);
+    if (byte >= 0x20 && byte != 0x7f && byte != '\'' && byte != '\\') {
+      out += static_cast<char>(byte);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", byte);
+      out += hex;
+    }
+  }
+  if (text.size() > max_chars) out += "...";
+  return out + "'";
 }
+
+/// Refuses a file that is not a ZIP: the pre-1.6 formats are named, anything else is malformed.
+[[noreturn]] void refuse_non_zip(const io::File& file) {
+  std::array<unsigned char, kTarMagicOffset + kTarMagic.size()> head{};
+  const uint64_t len = std::min<uint64_t>(head.size(), file.size());
+  file.read_exact(0, head.data(), len);
+  const bool legacy_pickle = len >= kLegacyPickleMagic.size() &&
+                             std::memcmp(head.data(), kLegacyPickleMagic.data(), kLegacyPickleMagic.size()) == 0;
+  const bool tar = len == head.size() && std::memcmp(head.data() + kTarMagicOffset, kTarMagic.data(), kTarMagic.size()) == 0;
+  if (legacy_pickle || tar) {
+    fail_unsupported(file.path(), std::string("pre-1.6 legacy format (") + (tar ? "tar" : "raw pickle") +
+                                      ", torch.save with _use_new_zipfile_serialization=False) is not supported; "
+                                      "load and re-save it with a current torch");
+  }
+  if (len >= 2 && head[0] == kPickleProtoOp) {
+    fail_unsupported(file.path(), "a bare pickle, not a PyTorch ZIP archive (pre-1.6 legacy format?) is not supported");
+  }
+  fail_parse(file.path(), "not a PyTorch ZIP archive (no ZIP local header at offset 0)");
+}
+
+/// The members of a torch archive that matter, found under its single top-level folder.
+struct Archive {
+  std::string prefix;  ///< "archive" or the saved file's stem
+  const io::ZipMember* data_pkl = nullptr;
+  const io::ZipMember* byteorder = nullptr;
+  std::unordered_map<std::string, const io::ZipMember*> by_name;
+};
+
+Archive locate(const std::string& path, const std::vector<io::ZipMember>& members) {
+  Archive archive;
+  std::vector<std::string> pickles;
+  std::set<std::string> prefixes;
+  for (const auto& member : members) {
+    auto slash = member.name.find('/');
+    if (slash == std::string::npos || slash == 0) {
+      fail_parse(path, "member " + quoted(member.name, kMaxShownChars) +
+                           " is not inside a top-level folder (a torch archive keeps every record under one folder)");
+    }
+    prefixes.insert(member.name.substr(0, slash));
+    if (member.name.size() >= 9 && member.name.ends_with("/data.pkl")) pickles.push_back(member.name);
+    archive.by_name.emplace(member.name, &member);
+  }
+  if (pickles.size() > 1) {
+    fail_parse(path, "two data.pkl members (" + quoted(pickles[0], kMaxShownChars) + " and " +
+                         quoted(pickles[1], kMaxShownChars) + "); a torch archive has one");
+  }
+  if (prefixes.size() > 1) {
+    fail_parse(path, "two top-level prefixes (" + quoted(*prefixes.begin(), kMaxShownChars) + " and " +
+                         quoted(*std::next(prefixes.begin()), kMaxShownChars) + "); a torch archive has one");
+  }
+  if (prefixes.empty()) fail_parse(path, "empty ZIP archive: no data.pkl");
+  archive.prefix = *prefixes.begin();
+  const std::string base = archive.prefix + "/";
+  if (archive.by_name.contains(base + "constants.pkl") ||
+      std::any_of(members.begin(), members.end(), [&](const auto& m) { return m.name.starts_with(base + "code/"); })) {
+    fail_unsupported(path, "a TorchScript archive (torch.jit.save: constants.pkl, code/) is not supported; save the "
+                           "module's state_dict() with torch.save instead");
+  }
+  auto find = [&](const std::string& name) -> const io::ZipMember* {
+    auto found = archive.by_name.find(name);
+    return found == archive.by_name.end() ? nullptr : found->second;
+  };
+  archive.data_pkl = find(base + "data.pkl");
+  if (archive.data_pkl == nullptr) fail_parse(path, "no " + base + "data.pkl member: not a PyTorch archive");
+  archive.byteorder = find(base + "byteorder");
+  return archive;
+}
+
+ByteOrder read_byteorder(const io::File& file, const Archive& archive, const Limits& limits) {
+  if (archive.byteorder == nullptr) return ByteOrder::Little;  // torch before 1.12 wrote none: little
+  const std::string where = archive.prefix + "/byteorder";
+  if (archive.byteorder->uncompressed_size > kMaxByteorderBytes) {
+    fail_parse(file.path(), where + ": " + std::to_string(archive.byteorder->uncompressed_size) +
+                                " bytes; expected 'little' or 'big'");
+  }
+  auto bytes = io::read_member(file, *archive.byteorder, limits);
+  std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  if (text == "little") return ByteOrder::Little;
+  if (text == "big") return ByteOrder::Big;
+  fail_parse(file.path(), where + ": " + quoted(text, kMaxShownChars) + " is neither 'little' nor 'big'");
+}
+
+/// Walks the unpickled object: dicts (and lists holding tensors or dicts) give dotted names,
+/// rebuild calls give tensors, anything else is described in Catalog::extras.
+class Builder {
+ public:
+  Builder(const io::File& file, const Archive& archive, const pickle::Unpickled& unpickled, ByteOrder byte_order,
+          const Limits& limits)
+      : file_(file), archive_(archive), objects_(unpickled), byte_order_(byte_order), limits_(limits) {
+    catalog_.format = Format::Pth;
+    catalog_.files = {file.path()};
+    catalog_.file_sizes = {file.size()};
+  }
+
+  Catalog build() {
+    const Object& root = objects_.root_object();
+    if (root.kind != Kind::Dict && root.kind != Kind::List && root.kind != Kind::Tuple) {
+      fail(root, std::string("top-level object is a ") + describe_kind(root) + ", expected a dict of tensors");
+    }
+    walk(objects_.root, "", 0);
+    catalog_.description = nested_ ? "PyTorch checkpoint" : "PyTorch state_dict";
+    return std::move(catalog_);
+  }
+
+ private:
+  struct StorageUse {
+    uint32_t index;       ///< into catalog_.storages
+    DType dtype;          ///< the storage's element type
+    uint64_t bytes;       ///< numel × itemsize
+  };
+  struct Rebuild {
+    Global function;
+    const Object* args;
+  };
+
+  [[noreturn]] void fail(const Object& at, const std::string& what) const {
+    fail_parse(file_.path(), archive_.data_pkl->name + ": " + what + " (object built at offset " +
+                                 std::to_string(at.offset) + ")");
+  }
+  [[noreturn]] void fail_tensor(const std::string& name, const Object& at, const std::string& what) const {
+    fail(at, "tensor " + quoted(name, limits_.max_name) + ": " + what);
+  }
+
+  const Object& item(const Object& parent, size_t idx) const { return objects_.at(parent.items[idx]); }
+
+  static std::string describe_kind(const Object& object) {
+    if (object.kind == Kind::Call) return "tensor";
+    return pickle::kind_name(object.kind);
+  }
+
+  /// A short description of a non-tensor value ("int 3", "str 'adam'", "list[2]").
+  static std::string describe(const Object& object) {
+    switch (object.kind) {
+      case Kind::None: return "None";
+      case Kind::Bool: return object.integer != 0 ? "bool True" : "bool False";
+      case Kind::Int: return "int " + std::to_string(object.integer);
+      case Kind::BigInt: return "int (" + std::to_string(object.text.size()) + "-byte)";
+      case Kind::Float: {
+        std::array<char, 32> text{};
+        auto result = std::to_chars(text.data(), text.data() + text.size(), object.real);
+        return "float " + std::string(text.data(), result.ptr);
+      }
+      case Kind::Str: return "str " + quoted(object.text, kMaxShownChars);
+      case Kind::Bytes: return "bytes[" + std::to_string(object.text.size()) + "]";
+      case Kind::Tuple: return "tuple[" + std::to_string(object.items.size()) + "]";
+      case Kind::List: return "list[" + std::to_string(object.items.size()) + "]";
+      case Kind::Dict: return "dict[" + std::to_string(object.items.size() / 2) + "]";
+      case Kind::Set: return "set[" + std::to_string(object.items.size()) + "]";
+      case Kind::Global: return object.text;
+      case Kind::PersistentId: return "storage";
+      case Kind::Call: return "tensor";
+    }
+    return "?";
+  }
+
+  std::string key_text(const Object& key, const std::string& parent) const {
+    if (key.kind == Kind::Str) return key.text;
+    if (key.kind == Kind::Int) return std::to_string(key.integer);
+    fail(key, "a dict key under " + quoted(parent, limits_.max_name) + " is a " + describe_kind(key) +
+                  " (names need str or int keys)");
+  }
+
+  static std::string join(const std::string& parent, const std::string& part) {
+    return parent.empty() ? part : parent + "." + part;
+  }
+
+  /// Lists and tuples are descended into when they hold a tensor or a dict; otherwise a leaf.
+  bool holds_structure(const Object& sequence) const {
+    return std::any_of(sequence.items.begin(), sequence.items.end(), [&](uint32_t child) {
+      Kind kind = objects_.at(child).kind;
+      return kind == Kind::Call || kind == Kind::Dict;
+    });
+  }
+
+  void walk(uint32_t index, const std::string& name, uint32_t depth) {
+    const Object& object = objects_.at(index);
+    if (depth > limits_.max_depth) {
+      fail_limit(file_.path(), archive_.data_pkl->name + ": objects nested deeper than " +
+                                   std::to_string(limits_.max_depth) + " levels at " + quoted(name, kMaxShownChars));
+    }
+    if (++visits_ > limits_.max_items) {
+      fail_limit(file_.path(), archive_.data_pkl->name + ": more than " + std::to_string(limits_.max_items) +
+                                   " objects to walk (shared subtrees count each time)");
+    }
+    if (depth > 1) nested_ = true;
+    const bool is_root = depth == 0;
+    switch (object.kind) {
+      case Kind::Call: add_tensor(name, object); return;
+      case Kind::Dict:
+        if (is_root || !object.items.empty()) {
+          for (size_t pos = 0; pos < object.items.size(); pos += 2) {
+            walk(object.items[pos + 1], join(name, key_text(item(object, pos), name)), depth + 1);
+          }
+          return;
+        }
+        break;
+      case Kind::List:
+      case Kind::Tuple:
+        if (is_root || holds_structure(object)) {
+          for (size_t pos = 0; pos < object.items.size(); ++pos) {
+            walk(object.items[pos], join(name, std::to_string(pos)), depth + 1);
+          }
+          return;
+        }
+        break;
+      default: break;
+    }
+    nested_ = true;
+    catalog_.extras.emplace_back(name, describe(object));
+  }
+
+  /// Follows Parameter and subclass wrappers down to the _rebuild_tensor* call.
+  Rebuild unwrap(const std::string& name, const Object& call) const {
+    Rebuild rebuild{call.global, &item(call, 0)};
+    for (uint32_t hop = 0; hop <= limits_.max_depth; ++hop) {
+      const Object& args = *rebuild.args;
+      switch (rebuild.function) {
+        case Global::RebuildParameter:
+        case Global::RebuildParameterWithState: {
+          if (args.items.empty() || item(args, 0).kind != Kind::Call) {
+            fail_tensor(name, args, "_rebuild_parameter needs a tensor as its first argument");
+          }
+          const Object& data = item(args, 0);
+          rebuild = {data.global, &item(data, 0)};
+          break;
+        }
+        case Global::RebuildFromTypeV2: {
+          if (args.items.size() != kRebuildFromTypeArgs || item(args, 0).kind != Kind::Global ||
+              !pickle::is_rebuild_function(item(args, 0).global) || item(args, 1).kind != Kind::Global ||
+              (item(args, 1).global != Global::TensorType && item(args, 1).global != Global::ParameterType) ||
+              item(args, 2).kind != Kind::Tuple) {
+            fail_tensor(name, args, "_rebuild_from_type_v2 needs (rebuild function, torch.Tensor or Parameter, args, state)");
+          }
+          rebuild = {item(args, 0).global, &item(args, 2)};
+          break;
+        }
+        default: return rebuild;
+      }
+    }
+    fail_tensor(name, call, "tensor wrappers nested deeper than " + std::to_string(limits_.max_depth) + " levels");
+  }
+
+  int64_t int_arg(const std::string& name, const Object& value, const char* what) const {
+    if (value.kind != Kind::Int || value.integer < 0) {
+      fail_tensor(name, value, std::string(what) + " is a " + describe(value) + ", expected a non-negative int");
+    }
+    return value.integer;
+  }
+  std::vector<int64_t> int_tuple(const std::string& name, const Object& tuple, const char* what) const {
+    if (tuple.kind != Kind::Tuple) fail_tensor(name, tuple, std::string(what) + " is a " + describe_kind(tuple) + ", expected a tuple");
+    if (tuple.items.size() > limits_.max_dims) {
+      fail_limit(file_.path(), archive_.data_pkl->name + ": tensor " + quoted(name, limits_.max_name) + ": " + what +
+                                   " has " + std::to_string(tuple.items.size()) + " dims, above the cap of " +
+                                   std::to_string(limits_.max_dims));
+    }
+    std::vector<int64_t> values;
+    for (size_t dim = 0; dim < tuple.items.size(); ++dim) values.push_back(int_arg(name, item(tuple, dim), what));
+    return values;
+  }
+
+  /// Refuses tensors whose metadata sets the conjugate or negative bit (their bytes are not the values).
+  void check_metadata(const std::string& name, const Object& metadata) const {
+    if (metadata.kind == Kind::None) return;
+    if (metadata.kind != Kind::Dict) fail_tensor(name, metadata, "metadata is a " + describe_kind(metadata) + ", expected a dict");
+    for (size_t pos = 0; pos + 1 < metadata.items.size(); pos += 2) {
+      const Object& value = item(metadata, pos + 1);
+      if (value.kind == Kind::Bool && value.integer == 0) continue;
+      amn::fail_unsupported(file_.path(), archive_.data_pkl->name + ": tensor " + quoted(name, limits_.max_name) +
+                                              ": metadata " + describe(item(metadata, pos)) +
+                                              " (conjugate/negative view bits) is not supported");
+    }
+  }
+
+  /// The storage a persistent id names: `('storage', storage_type, key, location, numel)`.
+  const StorageUse& storage(const std::string& name, const Object& reference) {
+    if (reference.kind != Kind::PersistentId) {
+      fail_tensor(name, reference, "storage argument is a " + describe_kind(reference) + ", expected a persistent id");
+    }
+    const Object& pid = item(reference, 0);
+    if (pid.kind != Kind::Tuple || pid.items.size() != kPersistentIdFields ||
+        (item(pid, 0).kind != Kind::Str && item(pid, 0).kind != Kind::Bytes) || item(pid, 0).text != "storage" ||
+        item(pid, 1).kind != Kind::Global ||
+        (item(pid, 1).global != Global::TypedStorage && item(pid, 1).global != Global::UntypedStorage) ||
+        item(pid, 2).kind != Kind::Str || item(pid, 3).kind != Kind::Str || item(pid, 4).kind != Kind::Int) {
+      fail_tensor(name, pid, "persistent id is not ('storage', storage type, key, location, numel)");
+    }
+    const Object& type = item(pid, 1);
+    const DType dtype = type.global == Global::TypedStorage ? type.dtype : DType::U8;
+    const std::string& key = item(pid, 2).text;
+    const int64_t numel = int_arg(name, item(pid, 4), "storage numel");
+    auto bytes = byte_size(dtype, static_cast<uint64_t>(numel));
+    if (!bytes) fail_tensor(name, pid, "storage numel " + std::to_string(numel) + " overflows");
+
+    auto found = storages_.find(key);
+    if (found != storages_.end()) {
+      if (found->second.dtype != dtype || found->second.bytes != *bytes) {
+        fail_tensor(name, pid, "storage " + quoted(key, kMaxShownChars) + " is named again with another type or size");
+      }
+      return found->second;
+    }
+    const std::string member_name = archive_.prefix + "/data/" + key;
+    auto member = archive_.by_name.find(member_name);
+    if (member == archive_.by_name.end()) {
+      fail_tensor(name, pid, "storage " + quoted(key, kMaxShownChars) + ": member " +
+                                 quoted(member_name, kMaxShownChars) + " is missing");
+    }
+    if (member->second->uncompressed_size != *bytes) {
+      fail_tensor(name, pid, "storage " + quoted(key, kMaxShownChars) + ": member holds " +
+                                 std::to_string(member->second->uncompressed_size) + " bytes, but numel " +
+                                 std::to_string(numel) + " of " + std::string(info(dtype).name) + " needs " +
+                                 std::to_string(*bytes));
+    }
+    catalog_.storages.push_back(io::member_storage(*member->second, 0));
+    StorageUse use{static_cast<uint32_t>(catalog_.storages.size() - 1), dtype, *bytes};
+    return storages_.emplace(key, use).first->second;
+  }
+
+  void add_tensor(const std::string& name, const Object& call) {
+    if (name.size() > limits_.max_name) {
+      fail_limit(file_.path(), archive_.data_pkl->name + ": tensor name of " + std::to_string(name.size()) +
+                                   " bytes exceeds the cap of " + std::to_string(limits_.max_name));
+    }
+    if (!names_.insert(name).second) fail_tensor(name, call, "the name appears twice");
+    if (catalog_.tensors.size() >= limits_.max_items) {
+      fail_limit(file_.path(), archive_.data_pkl->name + ": more tensors than the item cap");
+    }
+    const Rebuild rebuild = unwrap(name, call);
+    const Object& args = *rebuild.args;
+    const size_t count = args.items.size();
+    const bool arity_ok = (rebuild.function == Global::RebuildTensor && count == kRebuildTensorArgs) ||
+                          (rebuild.function == Global::RebuildTensorV2 &&
+                           (count == kRebuildTensorV2Args || count == kRebuildTensorV2Args + 1)) ||
+                          (rebuild.function == Global::RebuildTensorV3 &&
+                           (count == kRebuildTensorV3Args || count == kRebuildTensorV3Args + 1));
+    if (!arity_ok) fail_tensor(name, args, "rebuild function called with " + std::to_string(count) + " arguments");
+
+    const StorageUse use = storage(name, item(args, 0));
+    DType dtype = use.dtype;
+    if (rebuild.function == Global::RebuildTensorV3) {
+      const Object& dtype_arg = item(args, kRebuildTensorV3Args - 1);
+      if (dtype_arg.kind != Kind::Global || dtype_arg.global != Global::TorchDType) {
+        fail_tensor(name, dtype_arg, "_rebuild_tensor_v3 dtype is a " + describe(dtype_arg) + ", expected a torch dtype");
+      }
+      if (use.dtype != DType::U8) fail_tensor(name, args, "_rebuild_tensor_v3 needs an UntypedStorage");
+      dtype = dtype_arg.dtype;
+    }
+    const size_t metadata_pos = rebuild.function == Global::RebuildTensorV3 ? kRebuildTensorV3Args : kRebuildTensorV2Args;
+    if (count > metadata_pos) check_metadata(name, item(args, metadata_pos));
+
+    Tensor tensor;
+    tensor.name = name;
+    tensor.dtype = dtype;
+    tensor.storage = use.index;
+    tensor.byte_order = byte_order_;
+    const int64_t storage_offset = int_arg(name, item(args, 1), "storage offset");
+    tensor.shape = int_tuple(name, item(args, 2), "size");
+    std::vector<int64_t> stride = int_tuple(name, item(args, 3), "stride");
+    if (stride.size() != tensor.shape.size()) {
+      fail_tensor(name, args, "stride has " + std::to_string(stride.size()) + " dims, size has " +
+                                  std::to_string(tensor.shape.size()));
+    }
+    auto numel = element_count(tensor.shape);
+    auto nbytes = numel ? byte_size(dtype, *numel) : std::nullopt;
+    if (!nbytes) fail_tensor(name, args, "size overflows");
+    tensor.nbytes = *nbytes;
+    const uint64_t itemsize = info(dtype).block_bits / 8;
+    if (*numel > 0) {
+      // The element furthest into the storage must lie inside it (all sizes and strides >= 0).
+      uint64_t last = static_cast<uint64_t>(storage_offset);
+      bool overflow = false;
+      for (size_t dim = 0; dim < stride.size(); ++dim) {
+        uint64_t reach = 0;
+        overflow |= __builtin_mul_overflow(static_cast<uint64_t>(tensor.shape[dim] - 1), static_cast<uint64_t>(stride[dim]), &reach);
+        overflow |= __builtin_add_overflow(last, reach, &last);
+      }
+      uint64_t end_byte = 0;
+      overflow |= __builtin_add_overflow(last, uint64_t{1}, &end_byte);
+      overflow |= __builtin_mul_overflow(end_byte, itemsize, &end_byte);
+      if (overflow || end_byte > use.bytes) {
+        fail_tensor(name, args, "storage offset " + std::to_string(storage_offset) + " with its size and stride reaches " +
+                                    (overflow ? std::string("past 2^64") : std::to_string(end_byte)) +
+                                    " bytes, beyond the storage's " + std::to_string(use.bytes));
+      }
+      tensor.byte_offset = static_cast<uint64_t>(storage_offset) * itemsize;
+      if (!c_contiguous(tensor.shape, stride)) tensor.strides = std::move(stride);
+    }
+    catalog_.tensors.push_back(std::move(tensor));
+  }
+
+  /// True when `stride` is the row-major one for `shape` (dims of size 1 may have any stride).
+  static bool c_contiguous(const std::vector<int64_t>& shape, const std::vector<int64_t>& stride) {
+    int64_t expected = 1;
+    for (size_t dim = shape.size(); dim-- > 0;) {
+      if (shape[dim] != 1 && stride[dim] != expected) return false;
+      expected *= shape[dim];
+    }
+    return true;
+  }
+
+  const io::File& file_;
+  const Archive& archive_;
+  const pickle::Unpickled& objects_;
+  ByteOrder byte_order_;
+  const Limits& limits_;
+  Catalog catalog_;
+  std::map<std::string, StorageUse> storages_;
+  std::set<std::string> names_;
+  uint64_t visits_ = 0;
+  bool nested_ = false;
+};
+
+}  // namespace
+
+Catalog read_pth(const std::string& path, const Limits& limits) {
+  io::File file(path);
+  if (!io::looks_like_zip(file)) refuse_non_zip(file);
+  const std::vector<io::ZipMember> members = io::read_zip_directory(file, limits);
+  const Archive archive = locate(path, members);
+  const ByteOrder byte_order = read_byteorder(file, archive, limits);
+  if (archive.data_pkl->uncompressed_size > limits.max_header_bytes) {
+    fail_limit(path, archive.data_pkl->name + ": " + std::to_string(archive.data_pkl->uncompressed_size) +
+                         " bytes exceed the header cap of " + std::to_string(limits.max_header_bytes));
+  }
+  const std::vector<std::byte> pickle_bytes = io::read_member(file, *archive.data_pkl, limits);
+  const pickle::Unpickled unpickled = pickle::unpickle(pickle_bytes, path, archive.data_pkl->name, limits);
+  return Builder(file, archive, unpickled, byte_order, limits).build();
+}
+
+}  // namespace amn::formats

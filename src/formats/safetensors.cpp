@@ -5,6 +5,7 @@
 #include <rapidjson/reader.h>
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <filesystem>
 #include <limits>
@@ -36,7 +37,7 @@ struct HandlerError {
   std::string message;
 };
 
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+std::string in_quotes(std::string_view text) { return "'" + std::string(text) + "'"; }
 
 /// Throws the handler's error, or the JSON syntax error, with the header offset.
 [[noreturn]] void fail_json(const std::string& path, const std::optional<HandlerError>& handler_error,
@@ -49,10 +50,12 @@ std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"
 /// One tensor entry of the header as written, before the byte ranges are checked.
 struct HeaderTensor {
   std::string name;
+  uint64_t file_offset = 0;  ///< where the entry's name ends in the file, for messages
   std::optional<DType> dtype;
   std::vector<int64_t> shape;
   bool has_shape = false;
-  std::vector<uint64_t> data_offsets;
+  std::array<uint64_t, 2> data_offsets{};  ///< [begin, end) within the data section
+  size_t offsets_read = 0;
   bool has_offsets = false;
 };
 
@@ -61,7 +64,7 @@ struct HeaderTensor {
 /// that does not fit, so nothing beyond the expected structure is ever built.
 class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, HeaderHandler> {
  public:
-  explicit HeaderHandler(const Limits& limits) : limits_(limits) {}
+  HeaderHandler(const rapidjson::MemoryStream& stream, const Limits& limits) : stream_(stream), limits_(limits) {}
 
   std::deque<HeaderTensor> tensors;  ///< deque: names stay put, so `seen_names_` may view them
   std::vector<MetaEntry> metadata;
@@ -90,7 +93,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     std::string_view value(text, length);
     if (state_ == State::MetadataString) {
       if (value.size() > limits_.max_string) {
-        return fail(ErrorCode::Limit, "__metadata__: value of " + quoted(metadata.back().key) + " is " +
+        return fail(ErrorCode::Limit, "__metadata__: value of " + in_quotes(metadata.back().key) + " is " +
                                           std::to_string(value.size()) + " bytes, above the cap of " +
                                           std::to_string(limits_.max_string));
       }
@@ -100,7 +103,9 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     }
     if (state_ == State::DtypeValue) {
       auto dtype = dtype_from_name(value);
-      if (!dtype || is_block_type(*dtype)) return fail(ErrorCode::Unsupported, tensor_field("dtype") + "unknown dtype " + quoted(value));
+      if (!dtype || is_block_type(*dtype)) {
+        return fail(ErrorCode::Unsupported, tensor_field("dtype") + "unknown dtype " + in_quotes(value));
+      }
       tensors.back().dtype = dtype;
       state_ = State::FieldKey;
       return true;
@@ -124,7 +129,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     if (state_ == State::ShapeDim) {
       tensors.back().has_shape = true;
     } else if (state_ == State::OffsetsItem) {
-      if (tensors.back().data_offsets.size() != 2) return fail(ErrorCode::Parse, tensor_field("data_offsets") + "must hold exactly 2 integers");
+      if (tensors.back().offsets_read != tensors.back().data_offsets.size()) return wrong_offset_count();
       tensors.back().has_offsets = true;
     } else {
       return unexpected("the end of an array");
@@ -174,38 +179,43 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
 
   /// "tensor 'name': field: " — the prefix of messages about the current tensor entry.
   std::string tensor_field(std::string_view field) const {
-    return "tensor " + quoted(tensors.back().name) + ": " + std::string(field) + ": ";
+    return "tensor " + in_quotes(tensors.back().name) + ": " + std::string(field) + ": ";
   }
 
+  bool malformed(std::string message) { return fail(ErrorCode::Parse, std::move(message)); }
+
   bool unexpected(std::string_view token) {
+    std::string found = ", found " + std::string(token);
     switch (state_) {
-      case State::MetadataValue: return fail(ErrorCode::Parse, "__metadata__: must be an object, found " + std::string(token));
+      case State::MetadataValue: return malformed("__metadata__: must be an object" + found);
       case State::MetadataString:
-        return fail(ErrorCode::Parse, "__metadata__: value of " + quoted(metadata.back().key) + " must be a string, found " +
-                                          std::string(token));
-      case State::TensorValue: return fail(ErrorCode::Parse, "tensor " + quoted(tensors.back().name) + ": must be an object, found " + std::string(token));
-      case State::DtypeValue: return fail(ErrorCode::Parse, tensor_field("dtype") + "must be a string, found " + std::string(token));
-      case State::ShapeValue: return fail(ErrorCode::Parse, tensor_field("shape") + "must be an array, found " + std::string(token));
-      case State::ShapeDim: return non_integer(token);
-      case State::OffsetsValue: return fail(ErrorCode::Parse, tensor_field("data_offsets") + "must be an array, found " + std::string(token));
+        return malformed("__metadata__: value of " + in_quotes(metadata.back().key) + " must be a string" + found);
+      case State::TensorValue:
+        return malformed("tensor " + in_quotes(tensors.back().name) + ": must be an object" + found);
+      case State::DtypeValue: return malformed(tensor_field("dtype") + "must be a string" + found);
+      case State::ShapeValue: return malformed(tensor_field("shape") + "must be an array" + found);
+      case State::OffsetsValue: return malformed(tensor_field("data_offsets") + "must be an array" + found);
+      case State::ShapeDim:
       case State::OffsetsItem: return non_integer(token);
-      default: return fail(ErrorCode::Parse, "unexpected " + std::string(token));
+      default: return malformed("unexpected " + std::string(token));
     }
   }
 
   bool non_integer(std::string_view token) {
-    if (state_ == State::ShapeDim) return fail(ErrorCode::Parse, tensor_field("shape") + "dims must be non-negative integers, found " + std::string(token));
-    if (state_ == State::OffsetsItem) return fail(ErrorCode::Parse, tensor_field("data_offsets") + "must be non-negative integers, found " + std::string(token));
-    return unexpected(token);
+    std::string field = state_ == State::ShapeDim ? "shape" : "data_offsets";
+    return malformed(tensor_field(field) + "must hold non-negative integers, found " + std::string(token));
   }
+
+  bool wrong_offset_count() { return malformed(tensor_field("data_offsets") + "must hold exactly 2 integers"); }
 
   bool negative(int64_t number) { return non_integer("the negative number " + std::to_string(number)); }
 
   bool integer(uint64_t number) {
-    auto& tensor = tensors.back();
     if (state_ == State::ShapeDim) {
+      auto& tensor = tensors.back();
       if (tensor.shape.size() >= limits_.max_dims) {
-        return fail(ErrorCode::Limit, tensor_field("shape") + "more than " + std::to_string(limits_.max_dims) + " dims");
+        return fail(ErrorCode::Limit, tensor_field("shape") + "more than " + std::to_string(limits_.max_dims) +
+                                          " dims");
       }
       if (number > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         return fail(ErrorCode::Parse, tensor_field("shape") + "dim " + std::to_string(number) + " is too large");
@@ -214,8 +224,9 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
       return true;
     }
     if (state_ == State::OffsetsItem) {
-      if (tensor.data_offsets.size() >= 2) return fail(ErrorCode::Parse, tensor_field("data_offsets") + "must hold exactly 2 integers");
-      tensor.data_offsets.push_back(number);
+      auto& tensor = tensors.back();
+      if (tensor.offsets_read == tensor.data_offsets.size()) return wrong_offset_count();
+      tensor.data_offsets[tensor.offsets_read++] = number;
       return true;
     }
     return unexpected("a number");
@@ -235,22 +246,26 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     if (tensors.size() >= limits_.max_items) {
       return fail(ErrorCode::Limit, "more than " + std::to_string(limits_.max_items) + " tensors");
     }
-    tensors.push_back(HeaderTensor{.name = std::string(key)});
-    if (!seen_names_.insert(tensors.back().name).second) return fail(ErrorCode::Parse, "duplicate tensor name " + quoted(key));
+    auto& tensor = tensors.emplace_back();
+    tensor.name = key;
+    tensor.file_offset = kLengthFieldBytes + stream_.Tell();
+    if (!seen_names_.insert(tensors.back().name).second) return malformed("duplicate tensor name " + in_quotes(key));
     state_ = State::TensorValue;
     return true;
   }
 
   bool metadata_key(std::string_view key) {
     if (key.size() > limits_.max_string) {
-      return fail(ErrorCode::Limit, "__metadata__: key of " + std::to_string(key.size()) + " bytes is above the cap of " +
-                                        std::to_string(limits_.max_string));
+      return fail(ErrorCode::Limit, "__metadata__: key of " + std::to_string(key.size()) +
+                                        " bytes is above the cap of " + std::to_string(limits_.max_string));
     }
     if (metadata.size() >= limits_.max_items) {
       return fail(ErrorCode::Limit, "__metadata__: more than " + std::to_string(limits_.max_items) + " entries");
     }
-    metadata.push_back(MetaEntry{.key = std::string(key), .value = {}});
-    if (!seen_metadata_keys_.insert(metadata.back().key).second) return fail(ErrorCode::Parse, "__metadata__: duplicate key " + quoted(key));
+    metadata.emplace_back().key = key;
+    if (!seen_metadata_keys_.insert(metadata.back().key).second) {
+      return malformed("__metadata__: duplicate key " + in_quotes(key));
+    }
     state_ = State::MetadataString;
     return true;
   }
@@ -268,7 +283,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
       seen = tensor.has_offsets;
       state_ = State::OffsetsValue;
     } else {
-      return fail(ErrorCode::Parse, "tensor " + quoted(tensor.name) + ": unknown field " + quoted(key));
+      return fail(ErrorCode::Parse, "tensor " + in_quotes(tensor.name) + ": unknown field " + in_quotes(key));
     }
     if (seen) return fail(ErrorCode::Parse, tensor_field(key) + "duplicate field");
     return true;
@@ -283,6 +298,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     return true;
   }
 
+  const rapidjson::MemoryStream& stream_;
   const Limits& limits_;
   State state_ = State::Start;
   bool seen_metadata_ = false;
@@ -299,7 +315,7 @@ std::vector<std::byte> read_header_bytes(const io::File& file, const Limits& lim
   }
   uint64_t header_len = 0;
   file.read_exact(0, &header_len, sizeof(header_len));  // little-endian on every supported host
-  uint64_t cap = std::min(limits.max_header_bytes, kSpecMaxHeaderBytes);
+  uint64_t cap = std::min({limits.max_header_bytes, limits.max_alloc, kSpecMaxHeaderBytes});
   if (header_len > cap) {
     fail_limit(path, "header length " + std::to_string(header_len) + " is above the cap of " + std::to_string(cap) +
                          " bytes (at offset 0)");
@@ -317,31 +333,35 @@ std::vector<std::byte> read_header_bytes(const io::File& file, const Limits& lim
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string text = "[";
-  for (size_t dim_idx = 0; dim_idx < shape.size(); ++dim_idx) text += (dim_idx ? ", " : "") + std::to_string(shape[dim_idx]);
+  for (size_t dim_idx = 0; dim_idx < shape.size(); ++dim_idx) {
+    text += (dim_idx ? ", " : "") + std::to_string(shape[dim_idx]);
+  }
   return text + "]";
 }
 
 /// Checks one entry's dtype, shape and range against each other; returns its byte size.
 uint64_t checked_byte_size(const std::string& path, const HeaderTensor& tensor) {
-  std::string prefix = "header: tensor " + quoted(tensor.name) + ": ";
+  std::string prefix = "header: tensor " + in_quotes(tensor.name) + ": ";
+  std::string where = " (at offset " + std::to_string(tensor.file_offset) + ")";
   auto elems = element_count(tensor.shape);
-  if (!elems) fail_parse(path, prefix + "shape: element count of " + shape_text(tensor.shape) + " overflows");
+  if (!elems) fail_parse(path, prefix + "shape: element count of " + shape_text(tensor.shape) + " overflows" + where);
   const auto& type = info(*tensor.dtype);
   auto bytes = byte_size(*tensor.dtype, *elems);
   if (!bytes) {
     if (*elems > std::numeric_limits<uint64_t>::max() / type.block_bits) {
-      fail_parse(path, prefix + "shape: byte size of " + shape_text(tensor.shape) + " overflows");
+      fail_parse(path, prefix + "shape: byte size of " + shape_text(tensor.shape) + " overflows" + where);
     }
     fail_parse(path, prefix + "dtype: " + std::to_string(*elems) + " elements of " + std::string(type.name) + " (" +
-                         std::to_string(type.block_bits) + " bits each) do not fill whole bytes");
+                         std::to_string(type.block_bits) + " bits each) do not fill whole bytes" + where);
   }
   uint64_t begin = tensor.data_offsets[0];
   uint64_t end = tensor.data_offsets[1];
   std::string range = "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
-  if (begin > end) fail_parse(path, prefix + "data_offsets: begin > end in " + range);
+  if (begin > end) fail_parse(path, prefix + "data_offsets: begin > end in " + range + where);
   if (end - begin != *bytes) {
     fail_parse(path, prefix + "data_offsets: " + range + " holds " + std::to_string(end - begin) + " bytes but " +
-                         std::string(type.name) + " " + shape_text(tensor.shape) + " needs " + std::to_string(*bytes));
+                         std::string(type.name) + " " + shape_text(tensor.shape) + " needs " + std::to_string(*bytes) +
+                         where);
   }
   return *bytes;
 }
@@ -381,14 +401,16 @@ class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Inde
     }
     // State::MapKey: a tensor name.
     if (key.size() > limits_.max_name) {
-      return fail(ErrorCode::Limit, "weight_map: tensor name of " + std::to_string(key.size()) + " bytes is above the cap of " +
-                                        std::to_string(limits_.max_name));
+      return fail(ErrorCode::Limit, "weight_map: tensor name of " + std::to_string(key.size()) +
+                                        " bytes is above the cap of " + std::to_string(limits_.max_name));
     }
     if (index.weight_map.size() >= limits_.max_items) {
       return fail(ErrorCode::Limit, "weight_map: more than " + std::to_string(limits_.max_items) + " tensors");
     }
     index.weight_map.emplace_back(std::string(key), 0);
-    if (!seen_names_.insert(index.weight_map.back().first).second) return fail(ErrorCode::Parse, "weight_map: duplicate tensor " + quoted(key));
+    if (!seen_names_.insert(index.weight_map.back().first).second) {
+      return fail(ErrorCode::Parse, "weight_map: duplicate tensor " + in_quotes(key));
+    }
     state_ = State::MapShard;
     return true;
   }
@@ -397,9 +419,12 @@ class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Inde
     if (state_ != State::MapShard) return scalar("a string");
     std::string_view shard(text, length);
     const std::string& name = index.weight_map.back().first;
-    bool unsafe = shard.empty() || shard.find('/') != std::string_view::npos || shard.find('\\') != std::string_view::npos ||
-                  shard.find("..") != std::string_view::npos || shard.find('\0') != std::string_view::npos;
-    if (unsafe) return fail(ErrorCode::Parse, "weight_map: tensor " + quoted(name) + ": shard " + quoted(shard) + " is not a plain file name");
+    bool unsafe = shard.empty() || shard.find_first_of(std::string_view("/\\\0", 3)) != std::string_view::npos ||
+                  shard.find("..") != std::string_view::npos;
+    if (unsafe) {
+      return fail(ErrorCode::Parse, "weight_map: tensor " + in_quotes(name) + ": shard " + in_quotes(shard) +
+                                        " is not a plain file name");
+    }
     auto [found, inserted] = shard_ids_.try_emplace(std::string(shard), static_cast<uint32_t>(index.shards.size()));
     if (inserted) index.shards.push_back((directory_ / std::string(shard)).string());
     index.weight_map.back().second = found->second;
@@ -436,7 +461,9 @@ class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Inde
         state_ = State::MapKey;
         return true;
       case State::Skip:
-        if (++skip_depth_ > kMaxSkippedDepth) return fail(ErrorCode::Limit, "index: nested deeper than " + std::to_string(kMaxSkippedDepth));
+        if (++skip_depth_ > kMaxSkippedDepth) {
+          return fail(ErrorCode::Limit, "index: nested deeper than " + std::to_string(kMaxSkippedDepth));
+        }
         return true;
       case State::MapShard: return scalar(token);
       default: return fail(ErrorCode::Parse, "index: unexpected " + std::string(token));
@@ -460,8 +487,8 @@ class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Inde
       return true;
     }
     if (state_ == State::MapShard) {
-      return fail(ErrorCode::Parse, "weight_map: tensor " + quoted(index.weight_map.back().first) + ": shard must be a string, found " +
-                                        std::string(token));
+      return fail(ErrorCode::Parse, "weight_map: tensor " + in_quotes(index.weight_map.back().first) +
+                                        ": shard must be a string, found " + std::string(token));
     }
     if (state_ == State::MapValue) return fail(ErrorCode::Parse, "weight_map: must be an object");
     return fail(ErrorCode::Parse, "index: unexpected " + std::string(token));
@@ -481,8 +508,8 @@ Catalog read_safetensors(const std::string& path, const Limits& limits) {
   io::File file(path);
   auto header = read_header_bytes(file, limits);
 
-  HeaderHandler handler(limits);
   rapidjson::MemoryStream stream(reinterpret_cast<const char*>(header.data()), header.size());
+  HeaderHandler handler(stream, limits);
   rapidjson::Reader reader;
   rapidjson::ParseResult result = reader.Parse<kJsonParseFlags>(stream, handler);
   if (result.IsError()) fail_json(path, handler.error, result, kLengthFieldBytes, "header");
@@ -511,41 +538,46 @@ Catalog read_safetensors(const std::string& path, const Limits& limits) {
   for (size_t tensor_idx : order) {
     const auto& tensor = handler.tensors[tensor_idx];
     uint64_t begin = tensor.data_offsets[0];
-    std::string prefix = "header: tensor " + quoted(tensor.name) + ": data_offsets: ";
+    std::string prefix = "header: tensor " + in_quotes(tensor.name) + ": data_offsets: ";
+    std::string where = " (at offset " + std::to_string(tensor.file_offset) + ")";
     if (begin < covered) {
-      fail_parse(path, prefix + "begins at " + std::to_string(begin) + ", overlapping tensor " + quoted(previous->name) +
-                           " which ends at " + std::to_string(covered));
+      fail_parse(path, prefix + "begins at " + std::to_string(begin) + ", overlapping tensor " +
+                           in_quotes(previous->name) + " which ends at " + std::to_string(covered) + where);
     }
     if (begin > covered) {
-      fail_parse(path, prefix + "hole of " + std::to_string(begin - covered) + " bytes before it (the data so far ends at " +
-                           std::to_string(covered) + ")");
+      fail_parse(path, prefix + "hole of " + std::to_string(begin - covered) +
+                           " bytes before it (the data so far ends at " + std::to_string(covered) + ")" + where);
     }
     covered = tensor.data_offsets[1];
     previous = &tensor;
   }
   if (covered < data_bytes) {
-    fail_parse(path, "data section: " + std::to_string(data_bytes - covered) + " bytes after the last tensor (tensors cover " +
-                         std::to_string(covered) + " of " + std::to_string(data_bytes) + ")");
+    fail_parse(path, "data section: " + std::to_string(data_bytes - covered) +
+                         " bytes after the last tensor (at offset " + std::to_string(data_start + covered) + ")");
   }
   if (covered > data_bytes) {
     fail_parse(path, "data section: tensors need " + std::to_string(covered) + " bytes but the file holds " +
-                         std::to_string(data_bytes) + " after the header");
+                         std::to_string(data_bytes) + " after the header (at offset " + std::to_string(data_start) +
+                         ")");
   }
 
   Catalog catalog;
   catalog.format = Format::Safetensors;
   catalog.files = {path};
   catalog.file_sizes = {file.size()};
-  catalog.storages.push_back(Storage{.file_index = 0, .offset = data_start, .stored_size = data_bytes, .size = data_bytes});
+  auto& storage = catalog.storages.emplace_back();
+  storage.offset = data_start;
+  storage.stored_size = data_bytes;
+  storage.size = data_bytes;
   catalog.tensors.reserve(order.size());
   for (size_t tensor_idx : order) {
     auto& entry = handler.tensors[tensor_idx];
-    catalog.tensors.push_back(Tensor{.name = std::move(entry.name),
-                                     .dtype = *entry.dtype,
-                                     .shape = std::move(entry.shape),
-                                     .nbytes = nbytes[tensor_idx],
-                                     .storage = 0,
-                                     .byte_offset = entry.data_offsets[0]});
+    auto& tensor = catalog.tensors.emplace_back();
+    tensor.name = std::move(entry.name);
+    tensor.dtype = *entry.dtype;
+    tensor.shape = std::move(entry.shape);
+    tensor.nbytes = nbytes[tensor_idx];
+    tensor.byte_offset = entry.data_offsets[0];
   }
   catalog.metadata = std::move(handler.metadata);
   catalog.description = "safetensors";
@@ -554,9 +586,10 @@ Catalog read_safetensors(const std::string& path, const Limits& limits) {
 
 SafetensorsIndex read_safetensors_index_map(const std::string& index_path, const Limits& limits) {
   io::File file(index_path);
-  if (file.size() > limits.max_header_bytes) {
+  uint64_t cap = std::min(limits.max_header_bytes, limits.max_alloc);
+  if (file.size() > cap) {
     fail_limit(index_path, "index file of " + std::to_string(file.size()) + " bytes is above the cap of " +
-                               std::to_string(limits.max_header_bytes));
+                               std::to_string(cap));
   }
   auto text = file.read_vec(0, file.size());
   IndexHandler handler(index_path, limits);
@@ -565,7 +598,9 @@ SafetensorsIndex read_safetensors_index_map(const std::string& index_path, const
   rapidjson::ParseResult result = reader.Parse<kJsonParseFlags>(stream, handler);
   if (result.IsError()) fail_json(index_path, handler.error, result, 0, "index");
   for (size_t pos = stream.Tell(); pos < text.size(); ++pos) {
-    if (!is_json_space(text[pos])) fail_parse(index_path, "index: data after the JSON object (at offset " + std::to_string(pos) + ")");
+    if (!is_json_space(text[pos])) {
+      fail_parse(index_path, "index: data after the JSON object (at offset " + std::to_string(pos) + ")");
+    }
   }
   if (!handler.seen_weight_map) fail_parse(index_path, "weight_map: missing");
   if (handler.index.weight_map.empty()) fail_parse(index_path, "weight_map: lists no tensors");

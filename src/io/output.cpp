@@ -100,6 +100,7 @@ OutputFile::OutputFile(std::string path, bool replace) : path_(std::move(path)),
 }
 
 OutputFile::~OutputFile() {
+  if (direct_fd_ >= 0) ::close(direct_fd_);
   if (fd_ >= 0) ::close(fd_);
   if (!committed_) {
     ::unlink(temp_path_.c_str());
@@ -126,7 +127,21 @@ void OutputFile::write_at(uint64_t offset, const void* data, size_t len) {
   }
 }
 
+int OutputFile::open_direct() {
+  if (direct_fd_ < 0) direct_fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+  return direct_fd_;
+}
+
+void OutputFile::truncate(uint64_t size) {
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) fail_io(path_, "cannot set the output size", errno);
+}
+
 void OutputFile::commit() {
+  if (direct_fd_ >= 0) {
+    if (::fsync(direct_fd_) != 0) fail_io(path_, "fsync failed", errno);
+    ::close(direct_fd_);
+    direct_fd_ = -1;
+  }
   if (::fsync(fd_) != 0) fail_io(path_, "fsync failed", errno);
   if (::close(fd_) != 0) {
     fd_ = -1;

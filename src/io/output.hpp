@@ -27,6 +27,11 @@ class OutputFile {
   void reserve(uint64_t size);
   /// Writes all of `data` at `offset`; ENOSPC/EIO become Error(Io) naming the output.
   void write_at(uint64_t offset, const void* data, size_t len);
+  /// A second descriptor on the temp file opened with O_DIRECT, or -1 where the filesystem
+  /// refuses it. Closed by the OutputFile.
+  [[nodiscard]] int open_direct();
+  /// Sets the file's size (after O_DIRECT writes padded the tail).
+  void truncate(uint64_t size);
   /// fsync, rename into place, fsync the directory.
   void commit();
 
@@ -35,6 +40,7 @@ class OutputFile {
   std::string temp_path_;
   bool replace_ = false;
   int fd_ = -1;
+  int direct_fd_ = -1;
   bool committed_ = false;
 };
 

@@ -2,7 +2,10 @@
 // direct reads, inflated ZIP members, strided gathers and byte swapping.
 #include "io/tensor_data.hpp"
 
+#include <fcntl.h>
+
 #include <algorithm>
+#include <mutex>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -58,6 +61,7 @@ struct TensorData::Impl {
   Limits limits;
   std::vector<std::optional<File>> files;
   CachedBytes cache;
+  std::mutex mutex;  ///< guards `cache` (inflated members, strided spans)
 
   const File& file(uint32_t file_idx) {
     if (file_idx >= catalog.files.size()) {
@@ -214,6 +218,8 @@ TensorData::TensorData(const Catalog& catalog, const Limits& limits) : impl_(std
   impl_->catalog = catalog;
   impl_->limits = limits;
   impl_->files.resize(catalog.files.size());
+  // Opened up front so that concurrent reads of plain ranges touch no shared state.
+  for (uint32_t file_idx = 0; file_idx < catalog.files.size(); ++file_idx) (void)impl_->file(file_idx);
 }
 
 TensorData::~TensorData() = default;
@@ -232,6 +238,16 @@ void TensorData::read(size_t tensor_idx, uint64_t begin, uint64_t len, std::byte
   }
   const Layout where = impl_->layout(tensor, storage);
   if (len == 0) return;
+  if (tensor.contiguous_le() && storage.compression == Compression::None) {
+    // The streaming path: a positional read, then drop those pages from the cache (a cgroup
+    // counts page cache against the job's memory). Safe to call from many threads.
+    const File& source = impl_->file(storage.file_index);
+    uint64_t offset = storage.offset + tensor.byte_offset + begin;
+    source.read_exact(offset, dst, len);
+    ::posix_fadvise(source.fd(), static_cast<off_t>(offset), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
+    return;
+  }
+  std::lock_guard lock(impl_->mutex);
   if (tensor.contiguous_le()) {
     impl_->copy_plain(tensor.storage, storage, tensor.byte_offset + begin, len, dst);
     return;

@@ -22,7 +22,8 @@ class TensorData {
   TensorData(const TensorData&) = delete;
   TensorData& operator=(const TensorData&) = delete;
 
-  /// Copies logical bytes [begin, begin + len) of tensor `tensor_idx` into `dst`.
+  /// Copies logical bytes [begin, begin + len) of tensor `tensor_idx` into `dst`. Thread-safe;
+  /// plain ranges are read without locking, others share one cache under a lock.
   void read(size_t tensor_idx, uint64_t begin, uint64_t len, std::byte* dst);
   /// The whole tensor's logical bytes.
   [[nodiscard]] std::vector<std::byte> read_all(size_t tensor_idx);

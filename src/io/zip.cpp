@@ -7,10 +7,12 @@
 #include "io/zip.hpp"
 
 #include <libdeflate.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -230,10 +232,19 @@ void apply_zip64_extra(std::span<const std::byte> extra, Zip64Values& values, bo
   }
 }
 
+/// `name` shortened and with control bytes shown as '?', for messages.
+std::string printable(std::string_view name) {
+  constexpr size_t kShownBytes = 200;
+  std::string shown(name.substr(0, kShownBytes));
+  for (char& ch : shown) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
+  }
+  return shown;
+}
+
 void check_name(const std::string& file, std::string_view name, const Limits& limits, uint64_t at) {
   auto refuse = [&](const std::string& why) {
-    fail_parse(file, "member name '" + std::string(name.substr(0, std::min<size_t>(name.size(), 200))) + "': " + why +
-                         " (at offset " + std::to_string(at) + ")");
+    fail_parse(file, "member name '" + printable(name) + "': " + why + " (at offset " + std::to_string(at) + ")");
   };
   if (name.empty()) refuse("empty");
   if (name.size() > limits.max_name) {
@@ -293,7 +304,7 @@ uint64_t check_local_header(const File& file, CentralEntry& entry, uint64_t dire
   std::vector<std::byte> variable = file.read_vec(variable_offset, name_len + extra_len);
   std::string_view local_name(reinterpret_cast<const char*>(variable.data()), name_len);
   if (local_name != entry.member.name) {
-    fail_parse(path, where + ": name '" + std::string(local_name.substr(0, 200)) +
+    fail_parse(path, where + ": name '" + printable(local_name) +
                          "' differs from the central directory (at offset " + std::to_string(variable_offset) + ")");
   }
   if (method != entry.method) {
@@ -344,7 +355,7 @@ std::vector<ZipMember> read_zip_directory(const File& file, const Limits& limits
 
   std::vector<CentralEntry> entries;
   entries.reserve(location.entries);
-  std::set<std::string_view> names;
+  std::set<std::string> names;
   for (uint64_t entry_idx = 0; entry_idx < location.entries; ++entry_idx) {
     CentralEntry entry;
     entry.entry_offset = cursor.file_offset();
@@ -495,6 +506,47 @@ std::vector<std::byte> read_storage_bytes(const File& file, const Storage& stora
 
 std::vector<std::byte> read_member(const File& file, const ZipMember& member, const Limits& limits) {
   return read_storage_bytes(file, member_storage(member, 0), "member '" + member.name + "'", limits);
+}
+
+std::vector<std::byte> read_member_prefix(const File& file, const ZipMember& member, uint64_t len,
+                                          const Limits& limits) {
+  const std::string label = "member '" + member.name + "'";
+  const Storage storage = member_storage(member, 0);
+  check_storage_limits(file.path(), storage, label, limits);
+  len = std::min(len, member.uncompressed_size);
+  if (len > std::numeric_limits<uInt>::max()) fail_limit(file.path(), label + ": prefix of " + std::to_string(len) + " bytes is too large");
+  if (member.method == Compression::None) return file.read_vec(member.data_offset, len);
+
+  // Raw DEFLATE (no zlib header) fed from the file in chunks until `len` bytes come out.
+  constexpr uint64_t kChunkBytes = 64 * 1024;
+  constexpr int kRawDeflateWindowBits = -15;
+  z_stream stream{};
+  if (inflateInit2(&stream, kRawDeflateWindowBits) != Z_OK) throw Error(ErrorCode::Io, file.path() + ": cannot start inflating");
+  std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&stream, &inflateEnd);
+  std::vector<std::byte> out(len);
+  std::vector<std::byte> input;
+  uint64_t consumed = 0;
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(len);
+  while (stream.avail_out > 0) {
+    if (stream.avail_in == 0) {
+      if (consumed == member.compressed_size) break;
+      uint64_t take = std::min(kChunkBytes, member.compressed_size - consumed);
+      input = file.read_vec(member.data_offset + consumed, take);
+      consumed += take;
+      stream.next_in = reinterpret_cast<Bytef*>(input.data());
+      stream.avail_in = static_cast<uInt>(take);
+    }
+    int result = inflate(&stream, Z_NO_FLUSH);
+    if (result == Z_STREAM_END) break;
+    bool stalled = result == Z_BUF_ERROR && stream.avail_in != 0;
+    if ((result != Z_OK && result != Z_BUF_ERROR) || stalled) fail_parse(file.path(), label + ": invalid DEFLATE data");
+  }
+  if (stream.avail_out != 0) {
+    fail_parse(file.path(), label + ": inflated data ends before its declared uncompressed size " +
+                                std::to_string(member.uncompressed_size));
+  }
+  return out;
 }
 
 Storage member_storage(const ZipMember& member, uint32_t file_index) {

@@ -33,6 +33,12 @@ struct ZipMember {
 /// read_storage_bytes apply.
 [[nodiscard]] std::vector<std::byte> read_member(const File& file, const ZipMember& member, const Limits& limits);
 
+/// The first min(len, uncompressed size) bytes of `member` (for reading an embedded header
+/// without inflating the whole member; no CRC check is possible). The member-wide caps of
+/// read_member are checked first, since its data will be read whole later.
+[[nodiscard]] std::vector<std::byte> read_member_prefix(const File& file, const ZipMember& member, uint64_t len,
+                                                        const Limits& limits);
+
 /// The whole uncompressed bytes of `storage` (stored or deflated), CRC-checked when
 /// storage.check_crc. Refuses sizes above limits.max_alloc and, for deflated data larger than
 /// 1 MiB, ratios above limits.max_ratio (small members of zeros legitimately compress further).

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/dequant.hpp"
+
 namespace amn::kernels {
 namespace {
 
@@ -17,7 +19,7 @@ float e4m3_to_f32(uint8_t byte) {
   uint32_t sign = static_cast<uint32_t>(byte & 0x80u) << 24;
   uint32_t exponent = (byte >> 3) & 0xfu;
   uint32_t mantissa = byte & 0x7u;
-  if (exponent == 0xf && mantissa == 0x7) return bits_to_f32(sign | 0x7fc00000u);
+  if (exponent == 0xf && mantissa == 0x7) return bits_to_f32(sign | 0x7f800000u | (mantissa << 20));  // quiet NaN, payload kept
   if (exponent == 0) {
     // subnormal: mantissa × 2^-9
     float magnitude = std::ldexp(static_cast<float>(mantissa), -9);
@@ -67,7 +69,9 @@ float f16_to_f32(uint16_t half) {
   uint32_t sign = static_cast<uint32_t>(half & 0x8000u) << 16;
   uint32_t exponent = (half >> 10) & 0x1fu;
   uint32_t mantissa = half & 0x3ffu;
-  if (exponent == 0x1f) return bits_to_f32(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent == 0x1f) {  // inf, or NaN with its payload kept and the quiet bit set (as torch and ggml)
+    return bits_to_f32(sign | 0x7f800000u | (mantissa << 13) | (mantissa ? 0x400000u : 0u));
+  }
   if (exponent == 0) {
     float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
     return sign ? -magnitude : magnitude;
@@ -139,6 +143,28 @@ void convert_elements(DType from, const std::byte* src, size_t count, DType to, 
     size_t step = std::min(batch.size(), count - done);
     decode_f32(from, src + done * in_size, step, batch.data());
     store_f32(batch.data(), step, to, dst + done * out_size);
+  }
+}
+
+}  // namespace amn::kernels
+
+namespace amn::kernels {
+
+void dequant_elements(DType from, const std::byte* src, size_t blocks, DType to, std::byte* dst) {
+  const size_t block_elems = info(from).block_elems;
+  const size_t block_bytes = info(from).block_bits / 8;
+  if (to == DType::F32) {
+    dequant_f32(from, src, blocks, reinterpret_cast<float*>(dst));
+    return;
+  }
+  const size_t out_size = info(to).block_bits / 8;
+  const size_t batch_blocks = std::max<size_t>(1, kBatch / block_elems);
+  thread_local std::vector<float> batch;
+  batch.resize(batch_blocks * block_elems);
+  for (size_t done = 0; done < blocks; done += batch_blocks) {
+    size_t step = std::min(batch_blocks, blocks - done);
+    dequant_f32(from, src + done * block_bytes, step, batch.data());
+    store_f32(batch.data(), step * block_elems, to, dst + done * block_elems * out_size);
   }
 }
 

@@ -36,6 +36,10 @@ namespace amn::kernels {
 /// decoded exactly to f32 (F64 rounds to nearest even) and then narrowed.
 void convert_elements(DType from, const std::byte* src, size_t count, DType to, std::byte* dst);
 
+/// Dequantises `blocks` blocks of GGUF block type `from` into `to` (F32, F16 or BF16): ggml's
+/// f32 values, narrowed round-to-nearest-even.
+void dequant_elements(DType from, const std::byte* src, size_t blocks, DType to, std::byte* dst);
+
 /// Narrows `count` floats into `to` (F32 copies, F16/BF16 round to nearest even).
 void store_f32(const float* src, size_t count, DType to, std::byte* dst);
 

@@ -1,51 +1,57 @@
-// convert/remember: plan the whole output first (names, dtypes, offsets), then move the data
-// tensor by tensor in bounded chunks, each written at its final offset.
-#include <algorithm>
-#include <vector>
+// convert/remember: plan the whole output first (each tensor's dtype and transform, the shard
+// split, every file's header and every tensor's final offset), then stream the data through the
+// engine and make the outputs appear atomically.
+#include <sys/stat.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
 
 #include "amn/amn.hpp"
 #include "formats/formats.hpp"
 #include "io/output.hpp"
 #include "io/tensor_data.hpp"
 #include "kernels/convert.hpp"
+#include "kernels/dequant.hpp"
+#include "stages/engine.hpp"
 #include "stages/plan.hpp"
 
 namespace amn {
 namespace stages {
-
-namespace {
-
-bool gguf_can_hold(DType type) { return info(type).gguf_id >= 0; }
-
-}  // namespace
+namespace fs = std::filesystem;
 
 Plan make_plan(const Catalog& catalog, const ConvertOptions& options) {
   Plan plan;
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
     const Tensor& tensor = catalog.tensors[tensor_idx];
     const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];
+    const std::string what = "tensor '" + tensor.name + "' is " + std::string(info(tensor.dtype).name);
     PlannedTensor planned;
     planned.source = tensor_idx;
+    planned.in_dtype = tensor.dtype;
     planned.out.name = tensor.name;
     planned.out.shape = tensor.shape;
     planned.out.dtype = tensor.dtype;
-    planned.transform = Transform::Copy;
-    if (options.dtype && info(tensor.dtype).is_float && tensor.dtype != *options.dtype) {
+    if (is_block_type(tensor.dtype) && (options.dequantize || options.dtype)) {
+      if (!kernels::can_dequant(tensor.dtype)) fail_unsupported(file, what + ", which amn cannot dequantise");
+      planned.out.dtype = options.dtype.value_or(DType::BF16);
+      planned.transform = Transform::Dequant;
+    } else if (is_block_type(tensor.dtype) && options.target == Target::Safetensors) {
+      fail_unsupported(file, what + ", a quantised type that safetensors cannot hold (use `amn remember`)");
+    } else if (options.dtype && info(tensor.dtype).is_float && tensor.dtype != *options.dtype) {
       if (!kernels::can_convert(tensor.dtype, *options.dtype)) {
-        fail_unsupported(file, "tensor '" + tensor.name + "': cannot convert " + std::string(info(tensor.dtype).name) +
-                                   " to " + std::string(info(*options.dtype).name));
+        fail_unsupported(file, what + ", which amn cannot convert to " + std::string(info(*options.dtype).name));
       }
       planned.out.dtype = *options.dtype;
       planned.transform = Transform::Convert;
     }
-    if (is_block_type(tensor.dtype) && options.target == Target::Safetensors) {
-      fail_unsupported(file, "tensor '" + tensor.name + "' is " + std::string(info(tensor.dtype).name) +
-                                 ", a quantised type that safetensors cannot hold");
-    }
-    if (options.target == Target::Gguf && !gguf_can_hold(planned.out.dtype)) {
+    if (options.target == Target::Gguf && info(planned.out.dtype).gguf_id < 0) {
       fail_unsupported(file, "tensor '" + tensor.name + "' is " + std::string(info(planned.out.dtype).name) +
-                                 ", which GGUF cannot hold" +
-                                 (info(planned.out.dtype).is_float ? " (try --dtype bf16)" : ""));
+                                 ", which GGUF cannot hold" + (info(planned.out.dtype).is_float ? " (try --dtype bf16)" : ""));
     }
     auto elems = element_count(tensor.shape);
     auto nbytes = elems ? byte_size(planned.out.dtype, *elems) : std::nullopt;
@@ -56,65 +62,209 @@ Plan make_plan(const Catalog& catalog, const ConvertOptions& options) {
   return plan;
 }
 
-void execute_plan(const Catalog& catalog, Plan& plan, io::OutputFile& output, const ConvertOptions& options,
-                  const Limits& limits) {
-  io::TensorData data(catalog, limits);
-  std::vector<std::byte> in_buffer;
-  std::vector<std::byte> out_buffer;
-  for (const auto& planned : plan.tensors) {
-    const Tensor& tensor = catalog.tensors[planned.source];
-    const auto& in_info = info(tensor.dtype);
-    const auto& out_info = info(planned.out.dtype);
-    // Chunks hold whole blocks (whole elements for plain types) so each converts on its own.
-    const uint64_t unit_elems = in_info.block_elems;
-    const uint64_t in_unit_bytes = in_info.block_bits / 8 == 0 ? 1 : in_info.block_bits / 8;
-    const uint64_t units_per_chunk = std::max<uint64_t>(1, options.chunk_bytes / in_unit_bytes);
-    const uint64_t total_units = tensor.nbytes / in_unit_bytes;
-    for (uint64_t unit = 0; unit < total_units; unit += units_per_chunk) {
-      uint64_t units = std::min(units_per_chunk, total_units - unit);
-      uint64_t in_begin = unit * in_unit_bytes;
-      uint64_t in_len = units * in_unit_bytes;
-      in_buffer.resize(in_len);
-      data.read(planned.source, in_begin, in_len, in_buffer.data());
-      if (planned.transform == Transform::Copy) {
-        output.write_at(planned.out.offset + in_begin, in_buffer.data(), in_len);
-        continue;
-      }
-      uint64_t elems = units * unit_elems;
-      uint64_t out_len = elems * out_info.block_bits / 8;
-      out_buffer.resize(out_len);
-      kernels::convert_elements(tensor.dtype, in_buffer.data(), elems, planned.out.dtype, out_buffer.data());
-      output.write_at(planned.out.offset + unit * unit_elems * out_info.block_bits / 8, out_buffer.data(), out_len);
-    }
-    // Sub-byte plain types (F4, F6) pass through as whole bytes.
-    if (total_units * in_unit_bytes < tensor.nbytes) {
-      uint64_t rest = tensor.nbytes - total_units * in_unit_bytes;
-      in_buffer.resize(rest);
-      data.read(planned.source, total_units * in_unit_bytes, rest, in_buffer.data());
-      output.write_at(planned.out.offset + total_units * in_unit_bytes, in_buffer.data(), rest);
-    }
+namespace {
+
+/// Where the outputs go: a directory holds `model.<ext>`; a file name is used as given.
+struct OutputNames {
+  fs::path dir;
+  std::string stem;
+  std::string ext;  ///< ".safetensors" or ".gguf"
+
+  [[nodiscard]] std::string single() const { return (dir / (stem + ext)).string(); }
+  [[nodiscard]] std::string shard(size_t shard_idx, size_t count) const {
+    char suffix[40];
+    std::snprintf(suffix, sizeof(suffix), "-%05zu-of-%05zu", shard_idx + 1, count);
+    return (dir / (stem + suffix + ext)).string();
   }
+  [[nodiscard]] std::string index() const { return (dir / (stem + ext + ".index.json")).string(); }
+};
+
+OutputNames output_names(const std::string& output, Target target) {
+  OutputNames names;
+  names.ext = target == Target::Gguf ? ".gguf" : ".safetensors";
+  fs::path path(output);
+  std::error_code error;
+  if (fs::is_directory(path, error) || output.ends_with('/')) {
+    if (!fs::is_directory(path, error)) throw Error(ErrorCode::Usage, output + ": no such directory");
+    names.dir = path;
+    names.stem = "model";
+    return names;
+  }
+  names.dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  names.stem = path.filename().string();
+  if (names.stem.ends_with(names.ext)) names.stem.resize(names.stem.size() - names.ext.size());
+  if (path.parent_path().empty()) names.dir = "";
+  return names;
 }
 
+/// Greedy split in tensor order: a shard closes when the next tensor would pass `max_bytes`
+/// (a tensor larger than that gets a shard of its own).
+std::vector<std::vector<size_t>> split_shards(const Plan& plan, uint64_t max_bytes) {
+  std::vector<std::vector<size_t>> shards(1);
+  uint64_t in_shard = 0;
+  for (size_t planned_idx = 0; planned_idx < plan.tensors.size(); ++planned_idx) {
+    uint64_t bytes = plan.tensors[planned_idx].out.nbytes;
+    if (max_bytes && !shards.back().empty() && in_shard + bytes > max_bytes) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    shards.back().push_back(planned_idx);
+    in_shard += bytes;
+  }
+  return shards;
+}
+
+MetaEntry meta_int(const std::string& key, MetaType type, uint64_t value) {
+  MetaEntry entry;
+  entry.key = key;
+  entry.value.type = type;
+  if (type == MetaType::I32) {
+    entry.value.value = static_cast<int64_t>(value);
+  } else {
+    entry.value.value = value;
+  }
+  return entry;
+}
+
+/// `model.safetensors.index.json` as huggingface_hub writes it.
+std::string index_json(const std::vector<FilePlan>& files, const Plan& plan, uint64_t total_size) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
+  writer.SetIndent(' ', 2);
+  writer.StartObject();
+  writer.Key("metadata");
+  writer.StartObject();
+  writer.Key("total_size");
+  writer.Uint64(total_size);
+  writer.EndObject();
+  writer.Key("weight_map");
+  writer.StartObject();
+  for (const auto& file : files) {
+    std::string shard_name = fs::path(file.path).filename().string();
+    for (size_t planned_idx : file.tensors) {
+      const auto& name = plan.tensors[planned_idx].out.name;
+      writer.Key(name.c_str(), static_cast<rapidjson::SizeType>(name.size()));
+      writer.String(shard_name.c_str(), static_cast<rapidjson::SizeType>(shard_name.size()));
+    }
+  }
+  writer.EndObject();
+  writer.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize()) + "\n";
+}
+
+/// Lays out every output file of the plan.
+std::vector<FilePlan> plan_files(const Catalog& catalog, Plan& plan, const ConvertOptions& options,
+                                 const OutputNames& names) {
+  auto shards = split_shards(plan, options.max_shard_size);
+  std::vector<FilePlan> files;
+  for (size_t shard_idx = 0; shard_idx < shards.size(); ++shard_idx) {
+    FilePlan file;
+    file.path = shards.size() == 1 ? names.single() : names.shard(shard_idx, shards.size());
+    file.tensors = shards[shard_idx];
+    std::vector<formats::OutTensor> out;
+    for (size_t planned_idx : file.tensors) out.push_back(plan.tensors[planned_idx].out);
+    if (options.target == Target::Gguf) {
+      std::vector<MetaEntry> split_keys;
+      if (shards.size() > 1) {
+        split_keys.push_back(meta_int("split.no", MetaType::U16, shard_idx));
+        split_keys.push_back(meta_int("split.count", MetaType::U16, shards.size()));
+        split_keys.push_back(meta_int("split.tensors.count", MetaType::I32, plan.tensors.size()));
+      }
+      // As llama.cpp's gguf-split: the model's KV pairs live in the first split only.
+      static const std::vector<MetaEntry> kNone;
+      file.layout = formats::layout_gguf(out, shard_idx == 0 ? catalog.metadata : kNone, split_keys);
+    } else {
+      file.layout = formats::layout_safetensors(out, catalog.metadata);
+    }
+    for (size_t pos = 0; pos < file.tensors.size(); ++pos) plan.tensors[file.tensors[pos]].out.offset = out[pos].offset;
+    files.push_back(std::move(file));
+  }
+  return files;
+}
+
+}  // namespace
 }  // namespace stages
 
 ConvertResult convert(const Catalog& catalog, const std::string& output, const ConvertOptions& options,
                       const Limits& limits) {
-  for (const auto& input : catalog.files) io::refuse_same_file(input, output);
   stages::Plan plan = stages::make_plan(catalog, options);
-  std::vector<formats::OutTensor> out_tensors;
-  out_tensors.reserve(plan.tensors.size());
-  for (const auto& planned : plan.tensors) out_tensors.push_back(planned.out);
-  formats::OutLayout layout = options.target == Target::Gguf ? formats::layout_gguf(out_tensors, catalog.metadata)
-                                                             : formats::layout_safetensors(out_tensors, catalog.metadata);
-  for (size_t idx = 0; idx < plan.tensors.size(); ++idx) plan.tensors[idx].out.offset = out_tensors[idx].offset;
+  auto names = stages::output_names(output, options.target);
+  std::vector<stages::FilePlan> files = stages::plan_files(catalog, plan, options, names);
+  bool with_index = files.size() > 1 && options.target == Target::Safetensors;
 
-  io::OutputFile file(output, options.force);
-  file.reserve(layout.file_size);
-  file.write_at(0, layout.header.data(), layout.header.size());
-  stages::execute_plan(catalog, plan, file, options, limits);
-  file.commit();
-  return ConvertResult{output, plan.tensors.size(), layout.file_size};
+  ConvertResult result;
+  result.tensors = plan.tensors.size();
+  uint64_t tensor_bytes = 0;
+  for (const auto& planned : plan.tensors) tensor_bytes += planned.out.nbytes;
+  for (const auto& file : files) {
+    result.outputs.push_back(OutputInfo{file.path, file.layout.file_size, file.tensors.size()});
+    result.bytes_written += file.layout.file_size;
+  }
+  std::string index_text;
+  if (with_index) {
+    result.index = names.index();
+    index_text = stages::index_json(files, plan, tensor_bytes);
+    result.bytes_written += index_text.size();
+  }
+  stages::EngineConfig config = stages::configure(plan, options);
+  result.threads = config.threads;
+  result.memory_budget = config.memory_budget;
+  result.chunk_bytes = config.window;
+  result.io_mode = std::string(io::write_mode_name(config.mode)) + (config.direct ? "+O_DIRECT" : "");
+
+  // Refuse before writing anything: output == input, or an existing output without --force.
+  std::vector<std::string> targets;
+  for (const auto& file : files) targets.push_back(file.path);
+  if (with_index) targets.push_back(result.index);
+  for (const auto& target : targets) {
+    for (const auto& input : catalog.files) io::refuse_same_file(input, target);
+    struct stat st {};
+    if (!options.force && ::lstat(target.c_str(), &st) == 0) {
+      throw Error(ErrorCode::Usage, target + ": exists (use --force to replace it)");
+    }
+  }
+  if (options.dry_run) return result;
+
+  std::vector<std::unique_ptr<io::OutputFile>> outputs;
+  for (const auto& file : files) outputs.push_back(std::make_unique<io::OutputFile>(file.path, options.force));
+  std::unique_ptr<io::OutputFile> index_file;
+  if (with_index) index_file = std::make_unique<io::OutputFile>(result.index, options.force);
+
+  io::TensorData data(catalog, limits);
+  stages::run_engine(plan, files, outputs, config, data, options.progress);
+  if (index_file) index_file->write_at(0, index_text.data(), index_text.size());
+  for (auto& out : outputs) out->commit();
+  if (index_file) index_file->commit();
+  return result;
+}
+
+}  // namespace amn
+
+namespace amn {
+
+std::optional<uint64_t> parse_size(const std::string& text) {
+  size_t used = 0;
+  double number = 0;
+  try {
+    number = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (number < 0 || text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return std::nullopt;
+  std::string unit = text.substr(used);
+  static const std::pair<const char*, double> kUnits[] = {
+      {"", 1.0},     {"B", 1.0},         {"KB", 1e3},        {"MB", 1e6},        {"GB", 1e9},           {"TB", 1e12},
+      {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+      {"K", 1024.0}, {"M", 1048576.0},   {"G", 1073741824.0}, {"T", 1099511627776.0},
+  };
+  for (const auto& [name, scale] : kUnits) {
+    if (unit == name) {
+      double bytes = number * scale;
+      if (bytes >= 1.8e19) return std::nullopt;
+      return static_cast<uint64_t>(bytes);
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace amn

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <regex>
 #include <set>
+#include <unordered_map>
 
 #include "amn/amn.hpp"
 #include "formats/formats.hpp"
@@ -142,6 +143,26 @@ Catalog merge_shards(const std::vector<std::string>& paths, Format format, const
   return whole;
 }
 
+/// The shards a `model.safetensors.index.json` lists, merged; each tensor its weight_map names
+/// must be in the shard it names.
+Catalog merge_indexed_shards(const std::string& index_path, const Limits& limits) {
+  auto index = formats::read_safetensors_index_map(index_path, limits);
+  Catalog whole = merge_shards(index.shards, Format::Safetensors, limits);
+  std::unordered_map<std::string_view, uint32_t> file_of;  // one file per safetensors shard, in index order
+  for (const auto& tensor : whole.tensors) file_of.emplace(tensor.name, whole.storages[tensor.storage].file_index);
+  for (const auto& [name, shard_idx] : index.weight_map) {
+    auto found = file_of.find(name);
+    if (found == file_of.end()) {
+      fail_parse(index_path, "weight_map: tensor '" + name + "' is not in its shard " + index.shards[shard_idx]);
+    }
+    if (found->second != shard_idx) {
+      fail_parse(index_path, "weight_map: tensor '" + name + "' is listed in " + index.shards[shard_idx] +
+                                 " but found in " + whole.files[found->second]);
+    }
+  }
+  return whole;
+}
+
 /// `name-00001-of-00003.gguf` → all three split paths, checked to exist.
 std::optional<std::vector<std::string>> gguf_split_set(const std::string& path) {
   static const std::regex kSplit(R"((.*)-(\d{5})-of-(\d{5})\.gguf)");
@@ -162,7 +183,7 @@ std::optional<std::vector<std::string>> gguf_split_set(const std::string& path) 
 
 Catalog open_directory(const std::string& dir, const Limits& limits) {
   fs::path index = fs::path(dir) / "model.safetensors.index.json";
-  if (fs::exists(index)) return merge_shards(formats::read_safetensors_index(index.string(), limits), Format::Safetensors, limits);
+  if (fs::exists(index)) return merge_indexed_shards(index.string(), limits);
   std::vector<std::string> candidates;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
@@ -205,7 +226,7 @@ Catalog open_model(const std::string& path, const Limits& limits) {
   if (::stat(path.c_str(), &st) != 0) fail_io(path, "cannot open", errno);
   if (S_ISDIR(st.st_mode)) return open_directory(path, limits);
   if (ends_with(path, ".index.json")) {
-    return merge_shards(formats::read_safetensors_index(path, limits), Format::Safetensors, limits);
+    return merge_indexed_shards(path, limits);
   }
   auto format = detect_format(path);
   if (!format) fail_unsupported(path, "not a recognised model file (safetensors, gguf, npz, npy, pth)");

@@ -7,7 +7,6 @@
 
 #include "amn/amn.hpp"
 #include "formats/formats.hpp"
-#include "io/output.hpp"
 
 namespace amn::stages {
 
@@ -15,11 +14,13 @@ namespace amn::stages {
 enum class Transform : uint8_t {
   Copy,     ///< logical bytes unchanged
   Convert,  ///< plain float type narrowed/widened (kernels/convert)
+  Dequant,  ///< GGUF block type dequantised to a float type (kernels/dequant)
 };
 
 /// One output tensor and where it comes from.
 struct PlannedTensor {
   size_t source = 0;           ///< index into Catalog::tensors
+  DType in_dtype = DType::F32; ///< the input tensor's dtype
   formats::OutTensor out;      ///< name, dtype, shape, nbytes, offset (after layout)
   Transform transform = Transform::Copy;
 };
@@ -31,9 +32,5 @@ struct Plan {
 
 /// Chooses each tensor's output dtype and transform; refuses what the target cannot hold.
 [[nodiscard]] Plan make_plan(const Catalog& catalog, const ConvertOptions& options);
-
-/// Moves every planned tensor's bytes into `output` at its offset, in chunks of whole blocks.
-void execute_plan(const Catalog& catalog, Plan& plan, io::OutputFile& output, const ConvertOptions& options,
-                  const Limits& limits);
 
 }  // namespace amn::stages

@@ -1,6 +1,10 @@
 // On-disk block layouts of every GGUF quantised type (ggml-common.h) and the scalar decoders
 // their fields need. All fields are byte arrays: blocks may sit at any address and are read
 // little-endian whatever the host.
+//
+// The kernels evaluate ggml's expressions in ggml's order (float products left to right). Every
+// product that is followed by an addition (d · q + m, d · sc · q − dmin · m) is exact in float,
+// so FMA contraction by the compiler cannot change a result.
 #pragma once
 
 #include <bit>

@@ -22,7 +22,9 @@ struct ScaleMin {
 };
 ScaleMin k4_scale_min(const uint8_t* packed, size_t sub) {
   constexpr uint8_t kSixBits = 0x3f;
-  if (sub < 4) return {static_cast<uint8_t>(packed[sub] & kSixBits), static_cast<uint8_t>(packed[sub + 4] & kSixBits)};
+  if (sub < 4) {
+    return {static_cast<uint8_t>(packed[sub] & kSixBits), static_cast<uint8_t>(packed[sub + 4] & kSixBits)};
+  }
   return {static_cast<uint8_t>((packed[sub + 4] & kLowNibble) | ((packed[sub - 4] >> 6) << 4)),
           static_cast<uint8_t>((packed[sub + 4] >> 4) | ((packed[sub] >> 6) << 4))};
 }

@@ -1,0 +1,350 @@
+// The streaming engine. Work items are output windows: [k·W, (k+1)·W) of one output file. A
+// serial source hands out windows and pooled buffers, a parallel stage fills each window (header
+// bytes, zero padding, and every overlapping tensor's bytes read and transformed), and a serial
+// sink submits the window's write at its final offset. Buffers return to the pool when their
+// write completes, so at most `buffers` windows exist at once whatever the model size.
+#include "stages/engine.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/global_control.h>
+#include <tbb/parallel_pipeline.h>
+
+#include "kernels/convert.hpp"
+
+namespace amn::stages {
+namespace {
+
+constexpr uint64_t kMinWindow = 64 * 1024;
+constexpr uint64_t kMaxWindow = 8ull << 20;
+constexpr uint64_t kMinBudget = 16ull << 20;
+/// RSS that is not window buffers: code, oneTBB, catalog, headers. Subtracted from the budget.
+constexpr uint64_t kBaseOverhead = 40ull << 20;
+constexpr unsigned kQueuedWrites = 4;  ///< windows that may wait in the io_uring queue
+
+/// One line of a small text file, or "".
+std::string read_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+/// This process's cgroup v2 directory, or "".
+std::string cgroup_dir() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("0::", 0) == 0) return "/sys/fs/cgroup" + line.substr(3);
+  }
+  return "";
+}
+
+/// Default thread count: SLURM_CPUS_PER_TASK, else the cgroup cpu.max quota, else the cores.
+unsigned default_threads() {
+  if (const char* slurm = std::getenv("SLURM_CPUS_PER_TASK")) {
+    int value = std::atoi(slurm);
+    if (value > 0) return static_cast<unsigned>(value);
+  }
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::string dir = cgroup_dir();
+  if (!dir.empty()) {
+    std::string quota = read_line(dir + "/cpu.max");  // "max 100000" or "150000 100000"
+    double limit = 0, period = 0;
+    if (std::sscanf(quota.c_str(), "%lf %lf", &limit, &period) == 2 && limit > 0 && period > 0) {
+      return std::clamp(static_cast<unsigned>(std::ceil(limit / period)), 1u, cores);
+    }
+  }
+  return cores;
+}
+
+/// The budget after the cgroup check: at most half of memory.max (page cache counts there too).
+uint64_t effective_budget(uint64_t requested) {
+  std::string dir = cgroup_dir();
+  if (dir.empty()) return requested;
+  std::string limit = read_line(dir + "/memory.max");
+  if (limit.empty() || limit == "max") return requested;
+  uint64_t max = std::strtoull(limit.c_str(), nullptr, 10);
+  return max > 0 ? std::min(requested, max / 2) : requested;
+}
+
+/// Input bytes read per output byte for a planned tensor's transform (0: read straight into
+/// the window).
+double input_ratio(const PlannedTensor& planned) {
+  if (planned.transform == Transform::Copy) return 0.0;
+  const auto& in = info(planned.in_dtype);
+  const auto& out = info(planned.out.dtype);
+  return static_cast<double>(in.block_bits) / (static_cast<double>(in.block_elems) * out.block_bits);
+}
+
+/// A buffer aligned for O_DIRECT.
+struct AlignedBuffer {
+  std::byte* data = nullptr;
+  explicit AlignedBuffer(uint64_t size) {
+    void* memory = nullptr;
+    if (posix_memalign(&memory, kDirectAlign, std::max<uint64_t>(size, kDirectAlign)) != 0) throw std::bad_alloc();
+    data = static_cast<std::byte*>(memory);
+    std::memset(data, 0, size);  // touch every page now, not in the hot loop
+  }
+  ~AlignedBuffer() { std::free(data); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+};
+
+/// A byte range of one output file and what fills it.
+struct Segment {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  int64_t planned = -1;  ///< index into Plan::tensors; -1 = the header
+};
+
+/// One unit of work.
+struct Item {
+  size_t file = 0;
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  size_t slot = 0;
+};
+
+/// Scratch reused by one worker thread.
+struct Scratch {
+  std::vector<std::byte> input;
+  std::vector<std::byte> unit;
+};
+
+/// Fills output bytes [out_begin, out_end) of a planned tensor (relative to the tensor's start).
+class Filler {
+ public:
+  explicit Filler(io::TensorData& data) : data_(data) {}
+
+  void fill(const PlannedTensor& planned, uint64_t out_begin, uint64_t out_end, std::byte* dst, Scratch& scratch) {
+    if (planned.transform == Transform::Copy) {
+      data_.read(planned.source, out_begin, out_end - out_begin, dst);
+      return;
+    }
+    // Units: one input block (one element for plain types) and the output bytes it becomes.
+    const auto& in = info(planned.in_dtype);
+    const uint64_t unit_elems = in.block_elems;
+    const uint64_t in_unit = in.block_bits / 8;
+    const uint64_t out_unit = unit_elems * info(planned.out.dtype).block_bits / 8;
+    const uint64_t first = out_begin / out_unit;
+    const uint64_t last = (out_end + out_unit - 1) / out_unit;
+    scratch.input.resize((last - first) * in_unit);
+    data_.read(planned.source, first * in_unit, scratch.input.size(), scratch.input.data());
+    // Whole units straight into dst; a partial unit at either edge through scratch.unit.
+    uint64_t unit = first;
+    std::byte* out = dst;
+    auto transform_into = [&](uint64_t unit_idx, uint64_t count, std::byte* target) {
+      transform(planned, scratch.input.data() + (unit_idx - first) * in_unit, count * unit_elems, target);
+    };
+    if (out_begin % out_unit != 0) {
+      scratch.unit.resize(out_unit);
+      transform_into(unit, 1, scratch.unit.data());
+      uint64_t skip = out_begin % out_unit;
+      uint64_t take = std::min(out_unit - skip, out_end - out_begin);
+      std::memcpy(out, scratch.unit.data() + skip, take);
+      out += take;
+      ++unit;
+    }
+    uint64_t whole_end = out_end / out_unit;
+    if (whole_end > unit) {
+      transform_into(unit, whole_end - unit, out);
+      out += (whole_end - unit) * out_unit;
+      unit = whole_end;
+    }
+    if (unit < last && out < dst + (out_end - out_begin)) {
+      scratch.unit.resize(out_unit);
+      transform_into(unit, 1, scratch.unit.data());
+      std::memcpy(out, scratch.unit.data(), static_cast<size_t>(dst + (out_end - out_begin) - out));
+    }
+  }
+
+ private:
+  static void transform(const PlannedTensor& planned, const std::byte* src, uint64_t elems, std::byte* dst) {
+    if (planned.transform == Transform::Dequant) {
+      kernels::dequant_elements(planned.in_dtype, src, elems / info(planned.in_dtype).block_elems, planned.out.dtype, dst);
+    } else {
+      kernels::convert_elements(planned.in_dtype, src, elems, planned.out.dtype, dst);
+    }
+  }
+
+  io::TensorData& data_;
+};
+
+}  // namespace
+
+EngineConfig configure(const Plan& plan, const ConvertOptions& options) {
+  EngineConfig config;
+  config.threads = options.threads ? options.threads : default_threads();
+  config.memory_budget = effective_budget(options.memory_budget);
+  config.mode = io::probe_write_mode();
+  const size_t tokens = 2 * static_cast<size_t>(config.threads) + 1;
+  config.buffers = tokens + (config.mode == io::WriteMode::Uring ? kQueuedWrites : 0);
+  double ratio = 0.0;
+  for (const auto& planned : plan.tensors) ratio = std::max(ratio, input_ratio(planned));
+  if (options.chunk_bytes) {
+    config.window = options.chunk_bytes;
+  } else {
+    uint64_t for_buffers = config.memory_budget > kBaseOverhead + kMinBudget ? config.memory_budget - kBaseOverhead : kMinBudget;
+    // Window buffers, plus one input scratch per thread.
+    double per_window = static_cast<double>(config.buffers) + config.threads * ratio;
+    auto window = static_cast<uint64_t>(static_cast<double>(for_buffers) / per_window);
+    window = std::clamp(window, kMinWindow, kMaxWindow);
+    config.window = window / kDirectAlign * kDirectAlign;
+  }
+  const char* forced = std::getenv("AMN_IO");
+  bool buffered = forced && std::strstr(forced, "buffered");
+  config.direct = !buffered && config.window % kDirectAlign == 0;
+  return config;
+}
+
+void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
+                std::vector<std::unique_ptr<io::OutputFile>>& outputs, const EngineConfig& config,
+                io::TensorData& data, Progress* progress) {
+  tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, config.threads);
+
+  // Segments of each file, sorted by offset, and the work list.
+  std::vector<std::vector<Segment>> segments(files.size());
+  std::vector<int> write_fds(files.size());
+  std::vector<bool> direct(files.size(), false);
+  for (size_t file_idx = 0; file_idx < files.size(); ++file_idx) {
+    const FilePlan& file = files[file_idx];
+    auto& list = segments[file_idx];
+    list.push_back(Segment{0, file.layout.header.size(), -1});
+    for (size_t planned_idx : file.tensors) {
+      const auto& out = plan.tensors[planned_idx].out;
+      if (out.nbytes) list.push_back(Segment{out.offset, out.offset + out.nbytes, static_cast<int64_t>(planned_idx)});
+    }
+    std::sort(list.begin(), list.end(), [](const Segment& a, const Segment& b) { return a.begin < b.begin; });
+    outputs[file_idx]->reserve(file.layout.file_size);
+    write_fds[file_idx] = outputs[file_idx]->fd();
+    if (config.direct) {
+      int fd = outputs[file_idx]->open_direct();
+      if (fd >= 0) {
+        write_fds[file_idx] = fd;
+        direct[file_idx] = true;
+      }
+    }
+  }
+
+  std::vector<uint64_t> tensor_left(plan.tensors.size());
+  for (size_t idx = 0; idx < plan.tensors.size(); ++idx) tensor_left[idx] = plan.tensors[idx].out.nbytes;
+  std::mutex tensor_mutex;
+  if (progress) {
+    uint64_t total = 0;
+    for (const auto& file : files) total += file.layout.file_size;
+    progress->bytes_total = total;
+    progress->tensors_total = plan.tensors.size();
+    for (const auto& planned : plan.tensors) {
+      if (planned.out.nbytes == 0) ++progress->tensors_done;
+    }
+  }
+
+  // The pool: buffers are declared before the writer so the writer (which waits for in-flight
+  // writes in its destructor) is destroyed first.
+  std::vector<std::unique_ptr<AlignedBuffer>> buffers;
+  std::vector<size_t> free_slots;
+  for (size_t slot = 0; slot < config.buffers; ++slot) {
+    buffers.push_back(std::make_unique<AlignedBuffer>(config.window));
+    free_slots.push_back(slot);
+  }
+  std::vector<Item> in_write(config.buffers);
+  io::Writer writer(config.mode, static_cast<unsigned>(config.buffers));
+  std::mutex writer_mutex;
+  auto release = [&](const std::vector<uint64_t>& tags) {
+    for (uint64_t slot : tags) {
+      free_slots.push_back(slot);
+      if (progress) progress->bytes_done += in_write[slot].end - in_write[slot].begin;
+    }
+  };
+
+  size_t next_file = 0;
+  uint64_t next_offset = 0;
+  tbb::enumerable_thread_specific<Scratch> scratch;
+  Filler filler(data);
+  const size_t tokens = config.buffers - (config.mode == io::WriteMode::Uring ? kQueuedWrites : 0);
+
+  tbb::parallel_pipeline(
+      tokens,
+      tbb::make_filter<void, Item>(
+          tbb::filter_mode::serial_in_order,
+          [&](tbb::flow_control& control) -> Item {
+            while (next_file < files.size() && next_offset >= files[next_file].layout.file_size) {
+              ++next_file;
+              next_offset = 0;
+            }
+            if (next_file >= files.size()) {
+              control.stop();
+              return Item{};
+            }
+            Item item;
+            item.file = next_file;
+            item.begin = next_offset;
+            item.end = std::min(next_offset + config.window, files[next_file].layout.file_size);
+            next_offset = item.end;
+            std::lock_guard lock(writer_mutex);
+            while (free_slots.empty()) release(writer.reap(true));
+            item.slot = free_slots.back();
+            free_slots.pop_back();
+            return item;
+          }) &
+          tbb::make_filter<Item, Item>(
+              tbb::filter_mode::parallel,
+              [&](Item item) -> Item {
+                std::byte* window = buffers[item.slot]->data;
+                const auto& list = segments[item.file];
+                const auto& header = files[item.file].layout.header;
+                uint64_t cursor = item.begin;
+                auto first = std::upper_bound(list.begin(), list.end(), item.begin,
+                                              [](uint64_t offset, const Segment& seg) { return offset < seg.end; });
+                for (auto seg = first; seg != list.end() && seg->begin < item.end; ++seg) {
+                  uint64_t lo = std::max(seg->begin, item.begin);
+                  uint64_t hi = std::min(seg->end, item.end);
+                  if (lo > cursor) std::memset(window + (cursor - item.begin), 0, lo - cursor);
+                  if (seg->planned < 0) {
+                    std::memcpy(window + (lo - item.begin), header.data() + lo, hi - lo);
+                  } else {
+                    const auto& planned = plan.tensors[static_cast<size_t>(seg->planned)];
+                    filler.fill(planned, lo - seg->begin, hi - seg->begin, window + (lo - item.begin), scratch.local());
+                    if (progress) {
+                      std::lock_guard lock(tensor_mutex);
+                      tensor_left[static_cast<size_t>(seg->planned)] -= hi - lo;
+                      if (tensor_left[static_cast<size_t>(seg->planned)] == 0) ++progress->tensors_done;
+                    }
+                  }
+                  cursor = hi;
+                }
+                if (cursor < item.end) std::memset(window + (cursor - item.begin), 0, item.end - cursor);
+                return item;
+              }) &
+          tbb::make_filter<Item, void>(tbb::filter_mode::serial_out_of_order, [&](Item item) {
+            uint64_t len = item.end - item.begin;
+            if (direct[item.file] && len % kDirectAlign != 0) {
+              // The file's tail: pad to the alignment; the file is truncated to size afterwards.
+              uint64_t padded = (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+              std::memset(buffers[item.slot]->data + len, 0, padded - len);
+              len = padded;
+            }
+            std::lock_guard lock(writer_mutex);
+            in_write[item.slot] = item;
+            writer.submit(write_fds[item.file], &files[item.file].path, buffers[item.slot]->data, len, item.begin,
+                          item.slot);
+            release(writer.reap(false));
+          }));
+  release(writer.drain());
+  for (size_t file_idx = 0; file_idx < files.size(); ++file_idx) {
+    if (direct[file_idx]) outputs[file_idx]->truncate(files[file_idx].layout.file_size);
+  }
+}
+
+}  // namespace amn::stages

@@ -1,0 +1,49 @@
+// The streaming engine: output windows flow through read → transform → write in a oneTBB
+// pipeline with a bounded number of buffers; each window is written at its final offset.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "amn/amn.hpp"
+#include "formats/formats.hpp"
+#include "io/output.hpp"
+#include "io/tensor_data.hpp"
+#include "io/writer.hpp"
+#include "stages/plan.hpp"
+
+namespace amn::stages {
+
+/// One planned output file: its layout and which planned tensors it holds.
+struct FilePlan {
+  std::string path;
+  formats::OutLayout layout;
+  std::vector<size_t> tensors;  ///< indices into Plan::tensors, in file order
+};
+
+/// How the engine runs, decided once from the options, the machine and the plan.
+struct EngineConfig {
+  unsigned threads = 1;
+  uint64_t window = 0;          ///< output bytes per work item
+  size_t buffers = 0;           ///< window buffers in flight (pipeline tokens + queued writes)
+  io::WriteMode mode = io::WriteMode::Pwrite;
+  bool direct = false;          ///< O_DIRECT output (window a multiple of kDirectAlign)
+  uint64_t memory_budget = 0;
+};
+
+/// Output bytes of alignment O_DIRECT needs (offsets, lengths, buffer addresses).
+inline constexpr uint64_t kDirectAlign = 4096;
+
+/// Chooses threads, window size, buffer count and I/O mode for `plan` under `options`.
+[[nodiscard]] EngineConfig configure(const Plan& plan, const ConvertOptions& options);
+
+/// Streams every file of `files` into `outputs` (same order, already created). Throws Error;
+/// on any failure the caller's OutputFiles remove their temp files.
+void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
+                std::vector<std::unique_ptr<io::OutputFile>>& outputs, const EngineConfig& config,
+                io::TensorData& data, Progress* progress);
+
+}  // namespace amn::stages

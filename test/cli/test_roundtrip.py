@@ -1,0 +1,166 @@
+"""Round trips: amn's outputs loaded back by the libraries that define each format
+(safetensors.deserialize, gguf-py's GGUFReader, numpy) and compared with the inputs as those
+libraries (or torch, at fixture time) read them."""
+import json
+
+import gguf
+import numpy as np
+import pytest
+import safetensors
+
+from conftest import FIXTURES, ROOT, fixture_files, run
+
+# dtype: (bit pattern width, exponent mask = +inf, quiet bit)
+NAN_BITS = {"BF16": ("<u2", 0x7F80, 0x0040), "F16": ("<u2", 0x7C00, 0x0200), "F32": ("<u4", 0x7F800000, 0x00400000)}
+GGUF_HOLDS = {"F32", "F16", "BF16", "F64", "I8", "I16", "I32", "I64"}
+
+
+def st_load(path):
+    """{name: (dtype, shape, bytes)} and metadata, as the safetensors package reads them."""
+    raw = path.read_bytes()
+    tensors = {name: (t["dtype"], list(t["shape"]), bytes(t["data"])) for name, t in safetensors.deserialize(raw)}
+    with safetensors.safe_open(str(path), "numpy") as handle:
+        metadata = handle.metadata() or {}
+    return tensors, metadata
+
+
+def gguf_load(path):
+    """{name: (type name, row-major shape, raw bytes)} and {key: value} as gguf-py reads them."""
+    reader = gguf.GGUFReader(str(path))
+    raw = path.read_bytes()
+    tensors = {}
+    for tensor in reader.tensors:
+        shape = [int(d) for d in reversed(tensor.shape)]
+        start = int(tensor.data_offset)
+        tensors[tensor.name] = (tensor.tensor_type.name, shape, raw[start:start + int(tensor.n_bytes)])
+    return tensors, reader
+
+
+def to_np_bytes(array):
+    """numpy's C-order little-endian bytes of `array`."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return array.tobytes()
+
+
+@pytest.mark.parametrize("source", fixture_files("safetensors", ".safetensors"), ids=lambda p: p.name)
+def test_safetensors_to_safetensors_is_lossless(source, tmp_path):
+    out = tmp_path / "out.safetensors"
+    run("convert", source, "-o", out, "-q", check=0)
+    assert st_load(out) == st_load(source)
+
+
+@pytest.mark.parametrize("source", fixture_files("safetensors", ".safetensors"), ids=lambda p: p.name)
+def test_safetensors_to_gguf(source, tmp_path):
+    tensors, _ = st_load(source)
+    out = tmp_path / "out.gguf"
+    proc = run("convert", source, "--to", "gguf", "-o", out, "-q")
+    if any(dtype not in GGUF_HOLDS for dtype, _, _ in tensors.values()):
+        assert proc.returncode == 1 and "GGUF cannot hold" in proc.stderr
+        assert not out.exists()
+        return
+    assert proc.returncode == 0, proc.stderr
+    got, _ = gguf_load(out)
+    assert list(got) == list(tensors)
+    for name, (dtype, shape, data) in tensors.items():
+        g_type, g_shape, g_data = got[name]
+        assert g_type == dtype
+        assert g_shape == (shape or [1])
+        assert g_data == data
+
+
+@pytest.mark.parametrize("name", ["bf16", "f16", "f32"])
+def test_dtype_matches_torch_casts(name, tmp_path):
+    out = tmp_path / "out.safetensors"
+    run("convert", FIXTURES / "convert" / "source.safetensors", "--dtype", name, "-o", out, "-q", check=0)
+    got, _ = st_load(out)
+    expected, _ = st_load(FIXTURES / "convert" / f"expected_{name}.safetensors")
+    assert got.keys() == expected.keys()
+    for key in expected:
+        g_dtype, g_shape, g_data = got[key]
+        e_dtype, e_shape, e_data = expected[key]
+        assert (g_dtype, g_shape) == (e_dtype, e_shape), key
+        if e_dtype not in NAN_BITS:
+            assert g_data == e_data, key
+            continue
+        # torch's NaN bit patterns vary by code path (0x7fc0, 0xffff for the same input), so
+        # NaNs must stay NaN (quiet, as ggml narrows); every other value must match exactly.
+        width, exponent, quiet = NAN_BITS[e_dtype]
+        g_bits = np.frombuffer(g_data, width).astype(np.uint64)
+        e_bits = np.frombuffer(e_data, width).astype(np.uint64)
+        magnitude = (1 << (8 * np.dtype(width).itemsize - 1)) - 1
+        e_nan = (e_bits & magnitude) > exponent
+        g_nan = (g_bits & magnitude) > exponent
+        assert np.array_equal(g_nan, e_nan), key
+        assert np.all(g_bits[g_nan] & quiet), key
+        assert np.array_equal(g_bits[~e_nan], e_bits[~e_nan]), key
+
+
+def test_f16_narrowing_matches_numpy(tmp_path):
+    source = FIXTURES / "convert" / "source.safetensors"
+    out = tmp_path / "out.safetensors"
+    run("convert", source, "--dtype", "f16", "-o", out, "-q", check=0)
+    tensors, _ = st_load(source)
+    _, shape, data = tensors["f32"]
+    expected = np.frombuffer(data, "<f4").astype("<f2").tobytes()
+    assert st_load(out)[0]["f32"][2] == expected
+
+
+@pytest.mark.parametrize("source", fixture_files("gguf", ".gguf"), ids=lambda p: p.name)
+def test_gguf_to_gguf_is_lossless(source, tmp_path):
+    if "-of-" in source.name and not source.name.endswith("-00001-of-00003.gguf"):
+        pytest.skip("split parts are covered through the first part")
+    out = tmp_path / "out.gguf"
+    run("convert", source, "--to", "gguf", "-o", out, "-q", check=0)
+    got, reader = gguf_load(out)
+    parts = sorted(source.parent.glob(source.name.replace("-00001-of-", "-*-of-"))) if "-of-" in source.name else [source]
+    expected = {}
+    for part in parts:
+        expected.update(gguf_load(part)[0])
+    assert got == expected
+    keys = [field.name for field in reader.fields.values()]
+    assert not any(key.startswith("split.") for key in keys)
+
+
+def test_ggml_all_types_to_gguf_is_lossless(tmp_path):
+    source = ROOT.parent / "shared" / "fixtures" / "ggml" / "all_types.gguf"
+    if not source.exists():
+        pytest.skip("shared ggml fixture not present")
+    out = tmp_path / "out.gguf"
+    run("convert", source, "--to", "gguf", "-o", out, "-q", check=0)
+    assert out.read_bytes()[-3456:] == source.read_bytes()[-3456:]  # the Q2_0 tensor, last in both
+    report = json.loads(run("parse", out, "--json", check=0).stdout)
+    original = json.loads(run("parse", source, "--json", check=0).stdout)
+    assert report["tensors"] == original["tensors"]
+
+
+@pytest.mark.parametrize("source", fixture_files("npz", ".npz", ".npy"), ids=lambda p: p.name)
+def test_numpy_to_safetensors(source, tmp_path):
+    out = tmp_path / "out.safetensors"
+    proc = run("convert", source, "-o", out, "-q")
+    try:
+        loaded = np.load(source, allow_pickle=False)
+        arrays = {source.stem: loaded} if source.suffix == ".npy" else {k: loaded[k] for k in loaded.files}
+        arrays = {k: a for k, a in arrays.items() if isinstance(a, np.ndarray)}
+    except Exception:  # numpy refuses it (bad CRC, ...): so must amn
+        assert proc.returncode == 1 and proc.stderr.startswith("amn: error: ")
+        assert not out.exists()
+        return
+    assert proc.returncode == 0, proc.stderr
+    got, _ = st_load(out)
+    assert sorted(got) == sorted(arrays)
+    for key, array in arrays.items():
+        dtype, shape, data = got[key]
+        assert shape == list(array.shape), key
+        assert data == to_np_bytes(array), key
+
+
+@pytest.mark.parametrize("source", fixture_files("pth", ".pth", ".pt"), ids=lambda p: p.name)
+def test_pth_to_safetensors_matches_torch(source, tmp_path):
+    reference = source.with_name(source.stem + ".expected.safetensors")
+    if not reference.exists():
+        pytest.skip("refusal fixture (no torch reference)")
+    out = tmp_path / "out.safetensors"
+    run("convert", source, "-o", out, "-q", check=0)
+    assert st_load(out)[0] == st_load(reference)[0]
