@@ -226,41 +226,68 @@ class Builder {
     });
   }
 
+  /// Walks `index` reached under `name`. A container reached a second time (shared, or a cycle)
+  /// is described, not walked again, so the walk is linear in the pickle.
   void walk(uint32_t index, const std::string& name, uint32_t depth) {
     const Object& object = objects_.at(index);
     if (depth > limits_.max_depth) {
       fail_limit(file_.path(), archive_.data_pkl->name + ": objects nested deeper than " +
                                    std::to_string(limits_.max_depth) + " levels at " + quoted(name, kMaxShownChars));
     }
-    if (++visits_ > limits_.max_items) {
-      fail_limit(file_.path(), archive_.data_pkl->name + ": more than " + std::to_string(limits_.max_items) +
-                                   " objects to walk (shared subtrees count each time)");
-    }
     if (depth > 1) nested_ = true;
-    const bool is_root = depth == 0;
-    switch (object.kind) {
-      case Kind::Call: add_tensor(name, object); return;
-      case Kind::Dict:
-        if (is_root || !object.items.empty()) {
-          for (size_t pos = 0; pos < object.items.size(); pos += 2) {
-            walk(object.items[pos + 1], join(name, key_text(item(object, pos), name)), depth + 1);
-          }
-          return;
-        }
-        break;
-      case Kind::List:
-      case Kind::Tuple:
-        if (is_root || holds_structure(object)) {
-          for (size_t pos = 0; pos < object.items.size(); ++pos) {
-            walk(object.items[pos], join(name, std::to_string(pos)), depth + 1);
-          }
-          return;
-        }
-        break;
-      default: break;
+    if (object.kind == Kind::Call) {
+      add_tensor(name, object);
+      return;
     }
+    const bool is_root = depth == 0;
+    const bool descend = object.kind == Kind::Dict ? is_root || !object.items.empty()
+                         : object.kind == Kind::List || object.kind == Kind::Tuple ? is_root || holds_structure(object)
+                                                                                   : false;
+    if (!descend) {
+      add_extra(name, describe(object));
+      return;
+    }
+    auto [first, inserted] = entered_.emplace(index, name);
+    if (!inserted) {
+      add_extra(name, describe(object) + " (the same object as " +
+                          (first->second.empty() ? std::string("the top level") : quoted(first->second, kMaxShownChars)) +
+                          ")");
+      return;
+    }
+    charge_names(name.size());
+    const size_t step = object.kind == Kind::Dict ? 2 : 1;
+    for (size_t pos = 0; pos < object.items.size(); pos += step) {
+      const std::string part = object.kind == Kind::Dict ? key_text(item(object, pos), name) : std::to_string(pos);
+      walk(object.items[pos + step - 1], join(name, part), depth + 1);
+    }
+  }
+
+  /// Memory of the names and descriptions the walk produces, against limits.max_alloc.
+  void charge_names(uint64_t bytes) {
+    name_bytes_ += bytes;
+    if (name_bytes_ > limits_.max_alloc) {
+      fail_limit(file_.path(), archive_.data_pkl->name + ": names and descriptions exceed " +
+                                   std::to_string(limits_.max_alloc) + " bytes");
+    }
+  }
+
+  /// Checks a tensor or extra name (length, uniqueness) and charges it.
+  void claim_name(const std::string& name, const Object& at, uint64_t extra_bytes) {
+    if (name.size() > limits_.max_name) {
+      fail_limit(file_.path(), archive_.data_pkl->name + ": name of " + std::to_string(name.size()) +
+                                   " bytes exceeds the cap of " + std::to_string(limits_.max_name));
+    }
+    if (!names_.insert(name).second) fail(at, "the name " + quoted(name, kMaxShownChars) + " appears twice");
+    if (names_.size() > limits_.max_items) {
+      fail_limit(file_.path(), archive_.data_pkl->name + ": more names than the item cap");
+    }
+    charge_names(2 * name.size() + extra_bytes);  // the catalog's copy and the uniqueness set's
+  }
+
+  void add_extra(const std::string& name, std::string description) {
     nested_ = true;
-    catalog_.extras.emplace_back(name, describe(object));
+    claim_name(name, objects_.root_object(), description.size());
+    catalog_.extras.emplace_back(name, std::move(description));
   }
 
   /// Follows Parameter and subclass wrappers down to the _rebuild_tensor* call.
@@ -370,14 +397,7 @@ class Builder {
   }
 
   void add_tensor(const std::string& name, const Object& call) {
-    if (name.size() > limits_.max_name) {
-      fail_limit(file_.path(), archive_.data_pkl->name + ": tensor name of " + std::to_string(name.size()) +
-                                   " bytes exceeds the cap of " + std::to_string(limits_.max_name));
-    }
-    if (!names_.insert(name).second) fail_tensor(name, call, "the name appears twice");
-    if (catalog_.tensors.size() >= limits_.max_items) {
-      fail_limit(file_.path(), archive_.data_pkl->name + ": more tensors than the item cap");
-    }
+    claim_name(name, call, 0);
     const Rebuild rebuild = unwrap(name, call);
     const Object& args = *rebuild.args;
     const size_t count = args.items.size();
@@ -459,7 +479,8 @@ class Builder {
   Catalog catalog_;
   std::map<std::string, StorageUse> storages_;
   std::set<std::string> names_;
-  uint64_t visits_ = 0;
+  std::unordered_map<uint32_t, std::string> entered_;  ///< containers walked, by the name first reached
+  uint64_t name_bytes_ = 0;
   bool nested_ = false;
 };
 

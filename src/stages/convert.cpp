@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
@@ -24,38 +25,72 @@ namespace amn {
 namespace stages {
 namespace fs = std::filesystem;
 
+namespace {
+
+/// The planned output for one input tensor that no multi-tensor scheme claims.
+PlannedTensor plan_tensor(const Catalog& catalog, size_t tensor_idx, const ConvertOptions& options) {
+  const Tensor& tensor = catalog.tensors[tensor_idx];
+  const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];
+  const std::string what = "tensor '" + tensor.name + "' is " + std::string(info(tensor.dtype).name);
+  PlannedTensor planned;
+  planned.source = tensor_idx;
+  planned.in_dtype = tensor.dtype;
+  planned.out.name = tensor.name;
+  planned.out.shape = tensor.shape;
+  planned.out.dtype = tensor.dtype;
+  if (is_block_type(tensor.dtype) && (options.dequantize || options.dtype)) {
+    if (!kernels::can_dequant(tensor.dtype)) fail_unsupported(file, what + ", which amn cannot dequantise");
+    planned.out.dtype = options.dtype.value_or(DType::BF16);
+    planned.transform = Transform::Dequant;
+  } else if (is_block_type(tensor.dtype) && options.target == Target::Safetensors) {
+    fail_unsupported(file, what + ", a quantised type that safetensors cannot hold (use `amn remember`)");
+  } else if (options.dtype && info(tensor.dtype).is_float && tensor.dtype != *options.dtype) {
+    if (!kernels::can_convert(tensor.dtype, *options.dtype)) {
+      fail_unsupported(file, what + ", which amn cannot convert to " + std::string(info(*options.dtype).name));
+    }
+    planned.out.dtype = *options.dtype;
+    planned.transform = Transform::Convert;
+  }
+  return planned;
+}
+
+}  // namespace
+
 Plan make_plan(const Catalog& catalog, const ConvertOptions& options) {
   Plan plan;
+  // remember: multi-tensor schemes replace their companions by one dequantised tensor each,
+  // placed where its anchor tensor was.
+  SchemeMatch match;
+  if (options.dequantize) match = recognise_schemes(make_scheme_context(catalog));
+  plan.scheme = match.scheme;
+  std::vector<bool> consumed(catalog.tensors.size(), false);
+  for (size_t tensor_idx : match.consumed) consumed[tensor_idx] = true;
+  std::map<size_t, const SchemeTensor*> anchored;
+  for (const auto& output : match.outputs) anchored[output.anchor] = &output;
+
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
-    const Tensor& tensor = catalog.tensors[tensor_idx];
-    const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];
-    const std::string what = "tensor '" + tensor.name + "' is " + std::string(info(tensor.dtype).name);
+    const std::string& file = catalog.files[catalog.storages[catalog.tensors[tensor_idx].storage].file_index];
     PlannedTensor planned;
-    planned.source = tensor_idx;
-    planned.in_dtype = tensor.dtype;
-    planned.out.name = tensor.name;
-    planned.out.shape = tensor.shape;
-    planned.out.dtype = tensor.dtype;
-    if (is_block_type(tensor.dtype) && (options.dequantize || options.dtype)) {
-      if (!kernels::can_dequant(tensor.dtype)) fail_unsupported(file, what + ", which amn cannot dequantise");
+    if (auto found = anchored.find(tensor_idx); found != anchored.end()) {
+      planned.source = tensor_idx;
+      planned.in_dtype = DType::F32;
+      planned.out.name = found->second->name;
+      planned.out.shape = found->second->shape;
       planned.out.dtype = options.dtype.value_or(DType::BF16);
-      planned.transform = Transform::Dequant;
-    } else if (is_block_type(tensor.dtype) && options.target == Target::Safetensors) {
-      fail_unsupported(file, what + ", a quantised type that safetensors cannot hold (use `amn remember`)");
-    } else if (options.dtype && info(tensor.dtype).is_float && tensor.dtype != *options.dtype) {
-      if (!kernels::can_convert(tensor.dtype, *options.dtype)) {
-        fail_unsupported(file, what + ", which amn cannot convert to " + std::string(info(*options.dtype).name));
-      }
-      planned.out.dtype = *options.dtype;
-      planned.transform = Transform::Convert;
+      planned.transform = Transform::Rows;
+      planned.rows = found->second->source;
+    } else if (consumed[tensor_idx]) {
+      continue;
+    } else {
+      planned = plan_tensor(catalog, tensor_idx, options);
     }
     if (options.target == Target::Gguf && info(planned.out.dtype).gguf_id < 0) {
-      fail_unsupported(file, "tensor '" + tensor.name + "' is " + std::string(info(planned.out.dtype).name) +
+      fail_unsupported(file, "tensor '" + planned.out.name + "' is " + std::string(info(planned.out.dtype).name) +
                                  ", which GGUF cannot hold" + (info(planned.out.dtype).is_float ? " (try --dtype bf16)" : ""));
     }
-    auto elems = element_count(tensor.shape);
+    auto elems = element_count(planned.out.shape);
     auto nbytes = elems ? byte_size(planned.out.dtype, *elems) : std::nullopt;
-    if (!nbytes) fail_parse(file, "tensor '" + tensor.name + "': size overflows");
+    if (!nbytes) fail_parse(file, "tensor '" + planned.out.name + "': size overflows");
     planned.out.nbytes = *nbytes;
     plan.tensors.push_back(std::move(planned));
   }

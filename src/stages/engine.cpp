@@ -82,6 +82,7 @@ uint64_t effective_budget(uint64_t requested) {
 /// the window).
 double input_ratio(const PlannedTensor& planned) {
   if (planned.transform == Transform::Copy) return 0.0;
+  if (planned.transform == Transform::Rows) return 32.0 / info(planned.out.dtype).block_bits;  // f32 rows
   const auto& in = info(planned.in_dtype);
   const auto& out = info(planned.out.dtype);
   return static_cast<double>(in.block_bits) / (static_cast<double>(in.block_elems) * out.block_bits);
@@ -118,11 +119,21 @@ struct Item {
 
 /// Scratch reused by one worker thread.
 struct Scratch {
-  std::vector<std::byte> input;
-  std::vector<std::byte> unit;
+  std::vector<std::byte> input;  ///< input bytes of the units being transformed
+  std::vector<float> rows;       ///< f32 rows from a RowSource
+  std::vector<std::byte> unit;   ///< one output unit cut at a window edge
 };
 
+/// Elements in one output row of a Rows tensor: shape[1..] (everything for rank ≤ 1).
+uint64_t row_elements(const std::vector<int64_t>& shape) {
+  uint64_t elems = 1;
+  for (size_t dim = shape.size() <= 1 ? shape.size() : 1; dim < shape.size(); ++dim) elems *= static_cast<uint64_t>(shape[dim]);
+  return elems;
+}
+
 /// Fills output bytes [out_begin, out_end) of a planned tensor (relative to the tensor's start).
+/// Transforms work in units — one input block (Convert, Dequant) or one output row (Rows) — and
+/// a unit cut by a window edge is produced whole into scratch and copied in part.
 class Filler {
  public:
   explicit Filler(io::TensorData& data) : data_(data) {}
@@ -132,24 +143,22 @@ class Filler {
       data_.read(planned.source, out_begin, out_end - out_begin, dst);
       return;
     }
-    // Units: one input block (one element for plain types) and the output bytes it becomes.
-    const auto& in = info(planned.in_dtype);
-    const uint64_t unit_elems = in.block_elems;
-    const uint64_t in_unit = in.block_bits / 8;
-    const uint64_t out_unit = unit_elems * info(planned.out.dtype).block_bits / 8;
+    const uint64_t out_elem_bits = info(planned.out.dtype).block_bits;
+    const uint64_t unit_elems =
+        planned.transform == Transform::Rows ? row_elements(planned.out.shape) : info(planned.in_dtype).block_elems;
+    const uint64_t out_unit = unit_elems * out_elem_bits / 8;
     const uint64_t first = out_begin / out_unit;
     const uint64_t last = (out_end + out_unit - 1) / out_unit;
-    scratch.input.resize((last - first) * in_unit);
-    data_.read(planned.source, first * in_unit, scratch.input.size(), scratch.input.data());
-    // Whole units straight into dst; a partial unit at either edge through scratch.unit.
+    prepare(planned, first, last, unit_elems, scratch);
+    auto emit = [&](uint64_t unit_idx, uint64_t count, std::byte* target) {
+      emit_units(planned, unit_idx - first, count, unit_elems, scratch, target);
+    };
     uint64_t unit = first;
     std::byte* out = dst;
-    auto transform_into = [&](uint64_t unit_idx, uint64_t count, std::byte* target) {
-      transform(planned, scratch.input.data() + (unit_idx - first) * in_unit, count * unit_elems, target);
-    };
+    std::byte* const out_stop = dst + (out_end - out_begin);
     if (out_begin % out_unit != 0) {
       scratch.unit.resize(out_unit);
-      transform_into(unit, 1, scratch.unit.data());
+      emit(unit, 1, scratch.unit.data());
       uint64_t skip = out_begin % out_unit;
       uint64_t take = std::min(out_unit - skip, out_end - out_begin);
       std::memcpy(out, scratch.unit.data() + skip, take);
@@ -158,23 +167,47 @@ class Filler {
     }
     uint64_t whole_end = out_end / out_unit;
     if (whole_end > unit) {
-      transform_into(unit, whole_end - unit, out);
+      emit(unit, whole_end - unit, out);
       out += (whole_end - unit) * out_unit;
       unit = whole_end;
     }
-    if (unit < last && out < dst + (out_end - out_begin)) {
+    if (unit < last && out < out_stop) {
       scratch.unit.resize(out_unit);
-      transform_into(unit, 1, scratch.unit.data());
-      std::memcpy(out, scratch.unit.data(), static_cast<size_t>(dst + (out_end - out_begin) - out));
+      emit(unit, 1, scratch.unit.data());
+      std::memcpy(out, scratch.unit.data(), static_cast<size_t>(out_stop - out));
     }
   }
 
  private:
-  static void transform(const PlannedTensor& planned, const std::byte* src, uint64_t elems, std::byte* dst) {
-    if (planned.transform == Transform::Dequant) {
-      kernels::dequant_elements(planned.in_dtype, src, elems / info(planned.in_dtype).block_elems, planned.out.dtype, dst);
-    } else {
-      kernels::convert_elements(planned.in_dtype, src, elems, planned.out.dtype, dst);
+  /// Loads what units [first, last) are made from: input bytes, or f32 rows.
+  void prepare(const PlannedTensor& planned, uint64_t first, uint64_t last, uint64_t unit_elems, Scratch& scratch) {
+    if (planned.transform == Transform::Rows) {
+      scratch.rows.resize((last - first) * unit_elems);
+      planned.rows->rows(data_, first, last - first, scratch.rows.data());
+      return;
+    }
+    const uint64_t in_unit = info(planned.in_dtype).block_bits / 8;
+    scratch.input.resize((last - first) * in_unit);
+    data_.read(planned.source, first * in_unit, scratch.input.size(), scratch.input.data());
+  }
+
+  /// Writes `count` output units starting at prepared unit `offset` into target.
+  static void emit_units(const PlannedTensor& planned, uint64_t offset, uint64_t count, uint64_t unit_elems,
+                         const Scratch& scratch, std::byte* target) {
+    switch (planned.transform) {
+      case Transform::Rows:
+        kernels::store_f32(scratch.rows.data() + offset * unit_elems, count * unit_elems, planned.out.dtype, target);
+        return;
+      case Transform::Dequant:
+        kernels::dequant_elements(planned.in_dtype, scratch.input.data() + offset * (info(planned.in_dtype).block_bits / 8),
+                                  count, planned.out.dtype, target);
+        return;
+      case Transform::Convert:
+        kernels::convert_elements(planned.in_dtype, scratch.input.data() + offset * (info(planned.in_dtype).block_bits / 8),
+                                  count * unit_elems, planned.out.dtype, target);
+        return;
+      case Transform::Copy:
+        return;
     }
   }
 
