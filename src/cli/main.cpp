@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <condition_variable>
 #include <cstdio>
 #include <iostream>
@@ -91,31 +92,35 @@ class ProgressPrinter {
     }
     wake_.notify_all();
     thread_.join();
-    if (tty_) std::cerr << "\r\033[K" << std::flush;
+    if (tty_) {
+      std::cerr << "\r\033[K" << std::flush;
+    } else {
+      print_line();  // a batch log always gets the final count
+    }
   }
-
-  [[nodiscard]] bool tty() const { return tty_; }
 
  private:
   void loop() {
     using namespace std::chrono;
-    const auto start = steady_clock::now();
     const auto period = tty_ ? milliseconds(250) : seconds(10);
     std::unique_lock lock(mutex_);
-    while (!wake_.wait_for(lock, period, [this] { return done_; })) {
-      double seconds_run = duration<double>(steady_clock::now() - start).count();
-      uint64_t done = progress_.bytes_done, total = progress_.bytes_total;
-      double rate = seconds_run > 0 ? static_cast<double>(done) / seconds_run : 0.0;
-      char eta[32] = "?";
-      if (rate > 0 && total >= done) std::snprintf(eta, sizeof(eta), "%.0f s", static_cast<double>(total - done) / rate);
-      std::cerr << (tty_ ? "\r\033[K" : "") << "amn: " << progress_.tensors_done << "/" << progress_.tensors_total
-                << " tensors, " << amn::cli::human_bytes(done) << " / " << amn::cli::human_bytes(total) << ", "
-                << amn::cli::human_bytes(static_cast<uint64_t>(rate)) << "/s, ETA " << eta << (tty_ ? "" : "\n")
-                << std::flush;
-    }
+    while (!wake_.wait_for(lock, period, [this] { return done_; })) print_line();
+  }
+
+  void print_line() {
+    double seconds_run = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    uint64_t done = progress_.bytes_done, total = progress_.bytes_total;
+    double rate = seconds_run > 0 ? static_cast<double>(done) / seconds_run : 0.0;
+    char eta[32] = "?";
+    if (rate > 0 && total >= done) std::snprintf(eta, sizeof(eta), "%.0f s", static_cast<double>(total - done) / rate);
+    std::cerr << (tty_ ? "\r\033[K" : "") << "amn: " << progress_.tensors_done << "/" << progress_.tensors_total
+              << " tensors, " << amn::cli::human_bytes(done) << " / " << amn::cli::human_bytes(total) << ", "
+              << amn::cli::human_bytes(static_cast<uint64_t>(rate)) << "/s, ETA " << eta << (tty_ ? "" : "\n")
+              << std::flush;
   }
 
   amn::Progress& progress_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   bool tty_ = false;
   bool done_ = false;
   std::mutex mutex_;
@@ -272,6 +277,7 @@ int main(int argc, char** argv) {
   }
 
   amn::io::install_cleanup_handlers();
+  std::signal(SIGXFSZ, SIG_IGN);  // a file-size limit becomes EFBIG from write(), reported and cleaned up
   try {
     if (inspect->parsed()) return run_report(options, false);
     if (parse->parsed()) return run_report(options, true);

@@ -59,13 +59,19 @@ constexpr std::array<OpName, 68> kOpNames = {{
     {'Q', "BINPERSID"},
 }};
 
+/// Opcode names indexed by opcode byte (nullptr for bytes that are no opcode).
+constexpr std::array<const char*, 256> kOpNameByCode = [] {
+  std::array<const char*, 256> table{};
+  for (const auto& entry : kOpNames) table[entry.code] = entry.name;
+  return table;
+}();
+
+/// "NAME (0xNN)" for messages.
 std::string op_label(uint8_t code) {
   char hex[8];
   std::snprintf(hex, sizeof(hex), "0x%02x", code);
-  for (const auto& entry : kOpNames) {
-    if (entry.code == code) return std::string(entry.name) + " (" + hex + ")";
-  }
-  return std::string("unknown opcode ") + hex;
+  if (kOpNameByCode[code] == nullptr) return std::string("unknown opcode ") + hex;
+  return std::string(kOpNameByCode[code]) + " (" + hex + ")";
 }
 
 /// One allowlisted global. `readable` false marks torch types amn knows but cannot read.
@@ -132,23 +138,6 @@ constexpr std::array<GlobalEntry, 50> kGlobals = {{
     {"torch.complex64", Global::TorchDType, DType::C64, true},
 }};
 
-/// `text` quoted for a message: printable ASCII kept, everything else as \xNN, long text cut.
-std::string quoted(std::string_view text) {
-  std::string out = "'";
-  for (size_t idx = 0; idx < text.size() && idx < kMaxShownChars; ++idx) {
-    auto byte = static_cast<unsigned char>(text[idx]);
-    if (byte >= 0x20 && byte < 0x7f && byte != '\\' && byte != '\'') {
-      out += static_cast<char>(byte);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof(hex), "\\x%02x", byte);
-      out += hex;
-    }
-  }
-  if (text.size() > kMaxShownChars) out += "...";
-  return out + "'";
-}
-
 /// Strict UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
 bool valid_utf8(std::string_view text) {
   size_t idx = 0;
@@ -181,6 +170,29 @@ bool valid_utf8(std::string_view text) {
   }
   return true;
 }
+
+}  // namespace
+
+std::string quote(std::string_view text, size_t max_chars) {
+  const bool utf8 = valid_utf8(text);
+  size_t shown = std::min(text.size(), max_chars);
+  while (utf8 && shown < text.size() && (static_cast<unsigned char>(text[shown]) & 0xc0) == 0x80) --shown;
+  std::string out = "'";
+  for (size_t idx = 0; idx < shown; ++idx) {
+    auto byte = static_cast<unsigned char>(text[idx]);
+    if ((byte >= 0x20 && byte < 0x7f && byte != '\\' && byte != '\'') || (utf8 && byte >= 0x80)) {
+      out += static_cast<char>(byte);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", byte);
+      out += hex;
+    }
+  }
+  if (shown < text.size()) out += "...";
+  return out + "'";
+}
+
+namespace {
 
 uint64_t saturating_add(uint64_t lhs, uint64_t rhs) {
   return rhs > std::numeric_limits<uint64_t>::max() - lhs ? std::numeric_limits<uint64_t>::max() : lhs + rhs;
@@ -316,12 +328,7 @@ class Machine {
   T arg() {
     return cursor_.read<T>(op_name());
   }
-  const char* op_name() const {
-    for (const auto& entry : kOpNames) {
-      if (entry.code == op_) return entry.name;
-    }
-    return "opcode";
-  }
+  const char* op_name() const { return kOpNameByCode[op_] != nullptr ? kOpNameByCode[op_] : "opcode"; }
   /// `length` bytes of a string operand, checked against what remains before anything is copied.
   std::string_view payload(uint64_t length) {
     if (length > cursor_.remaining()) {
@@ -415,13 +422,13 @@ class Machine {
     std::string path = std::string(module) + "." + std::string(name);
     for (const auto& entry : kGlobals) {
       if (entry.path != path) continue;
-      if (!entry.readable) fail_unsupported("global " + quoted(path) + " is a torch type amn does not read");
+      if (!entry.readable) fail_unsupported("global " + quote(path, kMaxShownChars) + " is a torch type amn does not read");
       push_text(Kind::Global, path);
       at(stack_.back()).global = entry.global;
       at(stack_.back()).dtype = entry.dtype;
       return;
     }
-    fail_unsupported("global " + quoted(path) + " is not allowed (only torch tensor rebuild functions, storage types, "
+    fail_unsupported("global " + quote(path, kMaxShownChars) + " is not allowed (only torch tensor rebuild functions, storage types, "
                      "dtypes and containers are)");
   }
 
@@ -479,7 +486,7 @@ class Machine {
         }
         return tuple;
       }
-      default: fail_unsupported(op_label(op_) + " of " + quoted(path) + " is not supported");
+      default: fail_unsupported(op_label(op_) + " of " + quote(path, kMaxShownChars) + " is not supported");
     }
   }
   /// `_codecs.encode(text, 'latin1')`: protocol 2's spelling of a bytes object.

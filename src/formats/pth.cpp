@@ -20,15 +20,14 @@ namespace {
 using pickle::Global;
 using pickle::Kind;
 using pickle::Object;
+using pickle::quote;
 
-/// Legacy torch.save files start with a protocol-2 pickle of this magic number (LONG1, 10 bytes).
-constexpr std::array<unsigned char, 14> kLegacyPickleMagic = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c,
-                                                               0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
 constexpr uint64_t kTarMagicOffset = 257;  ///< "ustar" in a POSIX tar header (oldest torch.save)
 constexpr std::string_view kTarMagic = "ustar";
-constexpr uint8_t kPickleProtoOp = 0x80;
-constexpr uint64_t kMaxByteorderBytes = 16;
-constexpr size_t kMaxShownChars = 60;  ///< longest string value quoted in an extras description
+constexpr uint8_t kPickleProtoOp = 0x80;     ///< a pickle stream's first byte (PROTO)
+constexpr uint64_t kMaxByteorderBytes = 16;  ///< "little" or "big"; anything longer is not read
+constexpr size_t kMaxShownChars = 60;   ///< longest string value quoted in a description or message
+constexpr size_t kMaxShownName = 300;   ///< longest tensor name quoted in a message
 
 // Argument counts of torch's rebuild functions (torch/_utils.py).
 constexpr size_t kRebuildTensorArgs = 4;        // storage, offset, size, stride
@@ -37,37 +36,20 @@ constexpr size_t kRebuildTensorV3Args = 7;      // + dtype [, metadata]
 constexpr size_t kRebuildFromTypeArgs = 4;      // func, new_type, args, state
 constexpr size_t kPersistentIdFields = 5;       // 'storage', storage_type, key, location, numel
 
-std::string quoted(std::string_view text, size_t max_chars) {
-  std::string out = "'";
-  for (size_t idx = 0; idx < text.size() && idx < max_chars; ++idx) {
-    auto byte = static_cast<unsigned char>(text[idx]);
-    if (byte >= 0x20 && byte != 0x7f && byte != '\'' && byte != '\\') {
-      out += static_cast<char>(byte);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof(hex), "\\x%02x", byte);
-      out += hex;
-    }
-  }
-  if (text.size() > max_chars) out += "...";
-  return out + "'";
-}
-
 /// Refuses a file that is not a ZIP: the pre-1.6 formats are named, anything else is malformed.
 [[noreturn]] void refuse_non_zip(const io::File& file) {
   std::array<unsigned char, kTarMagicOffset + kTarMagic.size()> head{};
   const uint64_t len = std::min<uint64_t>(head.size(), file.size());
   file.read_exact(0, head.data(), len);
-  const bool legacy_pickle = len >= kLegacyPickleMagic.size() &&
-                             std::memcmp(head.data(), kLegacyPickleMagic.data(), kLegacyPickleMagic.size()) == 0;
   const bool tar = len == head.size() && std::memcmp(head.data() + kTarMagicOffset, kTarMagic.data(), kTarMagic.size()) == 0;
-  if (legacy_pickle || tar) {
-    fail_unsupported(file.path(), std::string("pre-1.6 legacy format (") + (tar ? "tar" : "raw pickle") +
-                                      ", torch.save with _use_new_zipfile_serialization=False) is not supported; "
-                                      "load and re-save it with a current torch");
+  if (tar) {
+    fail_unsupported(file.path(), "pre-1.6 legacy format (tar archive of torch before 0.4) is not supported; load and "
+                                  "re-save it with a current torch");
   }
-  if (len >= 2 && head[0] == kPickleProtoOp) {
-    fail_unsupported(file.path(), "a bare pickle, not a PyTorch ZIP archive (pre-1.6 legacy format?) is not supported");
+  if (len >= 2 && head[0] == kPickleProtoOp) {  // the legacy stream opens with a pickled magic number
+    fail_unsupported(file.path(), "pre-1.6 legacy format (bare pickle stream, as torch.save writes with "
+                                  "_use_new_zipfile_serialization=False) is not supported; load and re-save it with "
+                                  "a current torch");
   }
   fail_parse(file.path(), "not a PyTorch ZIP archive (no ZIP local header at offset 0)");
 }
@@ -87,7 +69,7 @@ Archive locate(const std::string& path, const std::vector<io::ZipMember>& member
   for (const auto& member : members) {
     auto slash = member.name.find('/');
     if (slash == std::string::npos || slash == 0) {
-      fail_parse(path, "member " + quoted(member.name, kMaxShownChars) +
+      fail_parse(path, "member " + quote(member.name, kMaxShownChars) +
                            " is not inside a top-level folder (a torch archive keeps every record under one folder)");
     }
     prefixes.insert(member.name.substr(0, slash));
@@ -95,12 +77,12 @@ Archive locate(const std::string& path, const std::vector<io::ZipMember>& member
     archive.by_name.emplace(member.name, &member);
   }
   if (pickles.size() > 1) {
-    fail_parse(path, "two data.pkl members (" + quoted(pickles[0], kMaxShownChars) + " and " +
-                         quoted(pickles[1], kMaxShownChars) + "); a torch archive has one");
+    fail_parse(path, "two data.pkl members (" + quote(pickles[0], kMaxShownChars) + " and " +
+                         quote(pickles[1], kMaxShownChars) + "); a torch archive has one");
   }
   if (prefixes.size() > 1) {
-    fail_parse(path, "two top-level prefixes (" + quoted(*prefixes.begin(), kMaxShownChars) + " and " +
-                         quoted(*std::next(prefixes.begin()), kMaxShownChars) + "); a torch archive has one");
+    fail_parse(path, "two top-level prefixes (" + quote(*prefixes.begin(), kMaxShownChars) + " and " +
+                         quote(*std::next(prefixes.begin()), kMaxShownChars) + "); a torch archive has one");
   }
   if (prefixes.empty()) fail_parse(path, "empty ZIP archive: no data.pkl");
   archive.prefix = *prefixes.begin();
@@ -131,7 +113,7 @@ ByteOrder read_byteorder(const io::File& file, const Archive& archive, const Lim
   std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   if (text == "little") return ByteOrder::Little;
   if (text == "big") return ByteOrder::Big;
-  fail_parse(file.path(), where + ": " + quoted(text, kMaxShownChars) + " is neither 'little' nor 'big'");
+  fail_parse(file.path(), where + ": " + quote(text, kMaxShownChars) + " is neither 'little' nor 'big'");
 }
 
 /// Walks the unpickled object: dicts (and lists holding tensors or dicts) give dotted names,
@@ -149,7 +131,8 @@ class Builder {
   Catalog build() {
     const Object& root = objects_.root_object();
     if (root.kind != Kind::Dict && root.kind != Kind::List && root.kind != Kind::Tuple) {
-      fail(root, std::string("top-level object is a ") + describe_kind(root) + ", expected a dict of tensors");
+      amn::fail_unsupported(file_.path(), archive_.data_pkl->name + ": the top-level object is a " + describe_kind(root) +
+                                              "; amn reads a dict (state_dict or checkpoint) or list of tensors");
     }
     walk(objects_.root, "", 0);
     catalog_.description = nested_ ? "PyTorch checkpoint" : "PyTorch state_dict";
@@ -172,7 +155,7 @@ class Builder {
                                  std::to_string(at.offset) + ")");
   }
   [[noreturn]] void fail_tensor(const std::string& name, const Object& at, const std::string& what) const {
-    fail(at, "tensor " + quoted(name, limits_.max_name) + ": " + what);
+    fail(at, "tensor " + quote(name, kMaxShownName) + ": " + what);
   }
 
   const Object& item(const Object& parent, size_t idx) const { return objects_.at(parent.items[idx]); }
@@ -194,7 +177,7 @@ class Builder {
         auto result = std::to_chars(text.data(), text.data() + text.size(), object.real);
         return "float " + std::string(text.data(), result.ptr);
       }
-      case Kind::Str: return "str " + quoted(object.text, kMaxShownChars);
+      case Kind::Str: return "str " + quote(object.text, kMaxShownChars);
       case Kind::Bytes: return "bytes[" + std::to_string(object.text.size()) + "]";
       case Kind::Tuple: return "tuple[" + std::to_string(object.items.size()) + "]";
       case Kind::List: return "list[" + std::to_string(object.items.size()) + "]";
@@ -210,7 +193,7 @@ class Builder {
   std::string key_text(const Object& key, const std::string& parent) const {
     if (key.kind == Kind::Str) return key.text;
     if (key.kind == Kind::Int) return std::to_string(key.integer);
-    fail(key, "a dict key under " + quoted(parent, limits_.max_name) + " is a " + describe_kind(key) +
+    fail(key, "a dict key under " + quote(parent, kMaxShownName) + " is a " + describe_kind(key) +
                   " (names need str or int keys)");
   }
 
@@ -232,7 +215,12 @@ class Builder {
     const Object& object = objects_.at(index);
     if (depth > limits_.max_depth) {
       fail_limit(file_.path(), archive_.data_pkl->name + ": objects nested deeper than " +
-                                   std::to_string(limits_.max_depth) + " levels at " + quoted(name, kMaxShownChars));
+                                   std::to_string(limits_.max_depth) + " levels at " + quote(name, kMaxShownChars));
+    }
+    if (name.size() > limits_.max_name) {
+      fail_limit(file_.path(), archive_.data_pkl->name + ": name of " + std::to_string(name.size()) +
+                                   " bytes exceeds the cap of " + std::to_string(limits_.max_name) + " at " +
+                                   quote(name, kMaxShownChars));
     }
     if (depth > 1) nested_ = true;
     if (object.kind == Kind::Call) {
@@ -244,13 +232,13 @@ class Builder {
                          : object.kind == Kind::List || object.kind == Kind::Tuple ? is_root || holds_structure(object)
                                                                                    : false;
     if (!descend) {
-      add_extra(name, describe(object));
+      add_extra(name, object, describe(object));
       return;
     }
     auto [first, inserted] = entered_.emplace(index, name);
     if (!inserted) {
-      add_extra(name, describe(object) + " (the same object as " +
-                          (first->second.empty() ? std::string("the top level") : quoted(first->second, kMaxShownChars)) +
+      add_extra(name, object, describe(object) + " (the same object as " +
+                          (first->second.empty() ? std::string("the top level") : quote(first->second, kMaxShownChars)) +
                           ")");
       return;
     }
@@ -271,22 +259,18 @@ class Builder {
     }
   }
 
-  /// Checks a tensor or extra name (length, uniqueness) and charges it.
+  /// Checks that a tensor or extra name is unique and charges it (walk checked its length).
   void claim_name(const std::string& name, const Object& at, uint64_t extra_bytes) {
-    if (name.size() > limits_.max_name) {
-      fail_limit(file_.path(), archive_.data_pkl->name + ": name of " + std::to_string(name.size()) +
-                                   " bytes exceeds the cap of " + std::to_string(limits_.max_name));
-    }
-    if (!names_.insert(name).second) fail(at, "the name " + quoted(name, kMaxShownChars) + " appears twice");
+    if (!names_.insert(name).second) fail(at, "the name " + quote(name, kMaxShownChars) + " appears twice");
     if (names_.size() > limits_.max_items) {
       fail_limit(file_.path(), archive_.data_pkl->name + ": more names than the item cap");
     }
     charge_names(2 * name.size() + extra_bytes);  // the catalog's copy and the uniqueness set's
   }
 
-  void add_extra(const std::string& name, std::string description) {
+  void add_extra(const std::string& name, const Object& value, std::string description) {
     nested_ = true;
-    claim_name(name, objects_.root_object(), description.size());
+    claim_name(name, value, description.size());
     catalog_.extras.emplace_back(name, std::move(description));
   }
 
@@ -330,7 +314,7 @@ class Builder {
   std::vector<int64_t> int_tuple(const std::string& name, const Object& tuple, const char* what) const {
     if (tuple.kind != Kind::Tuple) fail_tensor(name, tuple, std::string(what) + " is a " + describe_kind(tuple) + ", expected a tuple");
     if (tuple.items.size() > limits_.max_dims) {
-      fail_limit(file_.path(), archive_.data_pkl->name + ": tensor " + quoted(name, limits_.max_name) + ": " + what +
+      fail_limit(file_.path(), archive_.data_pkl->name + ": tensor " + quote(name, kMaxShownName) + ": " + what +
                                    " has " + std::to_string(tuple.items.size()) + " dims, above the cap of " +
                                    std::to_string(limits_.max_dims));
     }
@@ -346,7 +330,7 @@ class Builder {
     for (size_t pos = 0; pos + 1 < metadata.items.size(); pos += 2) {
       const Object& value = item(metadata, pos + 1);
       if (value.kind == Kind::Bool && value.integer == 0) continue;
-      amn::fail_unsupported(file_.path(), archive_.data_pkl->name + ": tensor " + quoted(name, limits_.max_name) +
+      amn::fail_unsupported(file_.path(), archive_.data_pkl->name + ": tensor " + quote(name, kMaxShownName) +
                                               ": metadata " + describe(item(metadata, pos)) +
                                               " (conjugate/negative view bits) is not supported");
     }
@@ -375,18 +359,18 @@ class Builder {
     auto found = storages_.find(key);
     if (found != storages_.end()) {
       if (found->second.dtype != dtype || found->second.bytes != *bytes) {
-        fail_tensor(name, pid, "storage " + quoted(key, kMaxShownChars) + " is named again with another type or size");
+        fail_tensor(name, pid, "storage " + quote(key, kMaxShownChars) + " is named again with another type or size");
       }
       return found->second;
     }
     const std::string member_name = archive_.prefix + "/data/" + key;
     auto member = archive_.by_name.find(member_name);
     if (member == archive_.by_name.end()) {
-      fail_tensor(name, pid, "storage " + quoted(key, kMaxShownChars) + ": member " +
-                                 quoted(member_name, kMaxShownChars) + " is missing");
+      fail_tensor(name, pid, "storage " + quote(key, kMaxShownChars) + ": member " +
+                                 quote(member_name, kMaxShownChars) + " is missing");
     }
     if (member->second->uncompressed_size != *bytes) {
-      fail_tensor(name, pid, "storage " + quoted(key, kMaxShownChars) + ": member holds " +
+      fail_tensor(name, pid, "storage " + quote(key, kMaxShownChars) + ": member holds " +
                                  std::to_string(member->second->uncompressed_size) + " bytes, but numel " +
                                  std::to_string(numel) + " of " + std::string(info(dtype).name) + " needs " +
                                  std::to_string(*bytes));

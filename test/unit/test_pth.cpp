@@ -3,6 +3,7 @@
 // (test/fixtures/gen/gen_pth.py): names, dtypes, shapes and the logical bytes torch gave.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -118,7 +119,7 @@ TEST_CASE("pth: views, offsets, tied storages, 0-d, empty and Parameters") {
   CHECK(find(catalog, "tied_row").storage == find(catalog, "tied_a").storage);
   CHECK(find(catalog, "tied_row").byte_offset == 8 * 2);
   CHECK(find(catalog, "transposed").storage == offset_view.storage);
-  CHECK(catalog.storages.size() == 5);
+  CHECK(catalog.storages.size() == 7);
   CHECK(find(catalog, "scalar").shape.empty());
   CHECK(find(catalog, "empty").nbytes == 0);
 }
@@ -130,6 +131,25 @@ TEST_CASE("pth: a nested checkpoint gives dotted names and describes its other v
       {"epoch", "int 3"},          {"optimizer_name", "str 'adam'"}, {"lr", "float 0.001"},
       {"betas", "tuple[2]"},       {"history", "list[2]"},           {"extra.seen", "None"},
       {"extra.done", "bool True"}, {"extra.note", "bytes[2]"},
+  };
+  CHECK(catalog.extras == expected);
+}
+
+TEST_CASE("pth: an optimizer checkpoint at pickle protocol 5 (int keys, lists of dicts)") {
+  amn::Catalog catalog = check_against_torch("optimizer.pt", "optimizer");
+  CHECK(find(catalog, "optimizer.state.0.exp_avg").shape == std::vector<int64_t>{2, 3});
+  auto has_extra = [&](const std::string& name, const std::string& description) {
+    return std::find(catalog.extras.begin(), catalog.extras.end(), std::pair{name, description}) != catalog.extras.end();
+  };
+  CHECK(has_extra("optimizer.param_groups.0.lr", "float 0.01"));
+  CHECK(has_extra("optimizer.param_groups.0.params", "list[4]"));
+}
+
+TEST_CASE("pth: a container reached twice (shared or a cycle) is walked once") {
+  amn::Catalog catalog = check_against_torch("shared.pth", "shared");
+  std::vector<std::pair<std::string, std::string>> expected = {
+      {"b", "dict[1] (the same object as 'a')"},
+      {"self", "dict[3] (the same object as the top level)"},
   };
   CHECK(catalog.extras == expected);
 }
