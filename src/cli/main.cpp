@@ -34,6 +34,7 @@ struct Options {
   bool quiet = false;
   bool progress = false;
   bool dry_run = false;
+  bool verbose = false;
   unsigned threads = 0;
   std::string memory_budget;
   std::string max_shard_size;
@@ -55,6 +56,7 @@ void add_engine_options(CLI::App* command, Options& options) {
   command->add_flag("--json", options.json, "Print a JSON summary on stdout");
   command->add_flag("--progress", options.progress, "Report progress on stderr even when it is not a terminal");
   command->add_flag("-q,--quiet", options.quiet, "Print nothing on success");
+  command->add_flag("-v,--verbose", options.verbose, "Say how the engine runs (threads, chunk size, budget, I/O path)");
 }
 
 const std::map<std::string, amn::DType> kDtypeChoices = {
@@ -159,6 +161,14 @@ int run_convert(const Options& options, const char* verb) {
   convert.progress = &progress;
   auto started = std::chrono::steady_clock::now();
   amn::Catalog catalog = amn::open_model(options.input);
+  if (options.verbose && !options.dry_run) {
+    amn::ConvertOptions plan_only = convert;
+    plan_only.dry_run = true;
+    amn::ConvertResult plan = amn::convert(catalog, options.output, plan_only);
+    std::cerr << "amn: engine: " << plan.threads << " threads, " << amn::cli::human_bytes(plan.chunk_bytes)
+              << " chunks, memory budget " << amn::cli::human_bytes(plan.memory_budget) << ", output through "
+              << plan.io_mode << '\n';
+  }
   ProgressPrinter printer(progress, !options.quiet && !options.dry_run &&
                                         (options.progress || ::isatty(STDERR_FILENO) != 0));
   amn::ConvertResult result = amn::convert(catalog, options.output, convert);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <unordered_map>
@@ -42,7 +43,7 @@ struct OpName {
 };
 
 /// Every opcode of pickletools, so refusals can name what they saw.
-constexpr std::array<OpName, 68> kOpNames = {{
+constexpr auto kOpNames = std::to_array<OpName>({
     {'I', "INT"}, {'J', "BININT"}, {'K', "BININT1"}, {'M', "BININT2"}, {'L', "LONG"}, {0x8a, "LONG1"},
     {0x8b, "LONG4"}, {'S', "STRING"}, {'T', "BINSTRING"}, {'U', "SHORT_BINSTRING"}, {'B', "BINBYTES"},
     {'C', "SHORT_BINBYTES"}, {0x8e, "BINBYTES8"}, {0x96, "BYTEARRAY8"}, {0x97, "NEXT_BUFFER"},
@@ -57,7 +58,7 @@ constexpr std::array<OpName, 68> kOpNames = {{
     {0x93, "STACK_GLOBAL"}, {'R', "REDUCE"}, {'b', "BUILD"}, {'i', "INST"}, {'o', "OBJ"}, {0x81, "NEWOBJ"},
     {0x92, "NEWOBJ_EX"}, {0x80, "PROTO"}, {'.', "STOP"}, {0x95, "FRAME"}, {'P', "PERSID"},
     {'Q', "BINPERSID"},
-}};
+});
 
 /// Opcode names indexed by opcode byte (nullptr for bytes that are no opcode).
 constexpr std::array<const char*, 256> kOpNameByCode = [] {
@@ -74,7 +75,8 @@ std::string op_label(uint8_t code) {
   return std::string(kOpNameByCode[code]) + " (" + hex + ")";
 }
 
-/// One allowlisted global. `readable` false marks torch types amn knows but cannot read.
+/// One allowlisted global. `readable` false marks torch types amn knows but cannot represent
+/// (quantized, complex128, fnuz float8, packed fp4): refused with a message saying so.
 struct GlobalEntry {
   std::string_view path;
   Global global;
@@ -85,7 +87,7 @@ struct GlobalEntry {
 // The allowlist: what torch.save writes for plain tensors, Parameters and state_dicts
 // (torch/_weights_only_unpickler.py allows these and more). Python 3 writes `__builtin__` for
 // `builtins` at protocol 2.
-constexpr std::array<GlobalEntry, 50> kGlobals = {{
+constexpr auto kGlobals = std::to_array<GlobalEntry>({
     {"collections.OrderedDict", Global::OrderedDict, DType::U8, true},
     {"builtins.set", Global::Set, DType::U8, true},
     {"__builtin__.set", Global::Set, DType::U8, true},
@@ -119,6 +121,13 @@ constexpr std::array<GlobalEntry, 50> kGlobals = {{
     {"torch.QInt8Storage", Global::TypedStorage, DType::U8, false},
     {"torch.QInt32Storage", Global::TypedStorage, DType::U8, false},
     {"torch.QUInt8Storage", Global::TypedStorage, DType::U8, false},
+    {"torch.QUInt4x2Storage", Global::TypedStorage, DType::U8, false},
+    {"torch.QUInt2x4Storage", Global::TypedStorage, DType::U8, false},
+    {"torch.float8_e4m3fnuz", Global::TorchDType, DType::U8, false},
+    {"torch.float8_e5m2fnuz", Global::TorchDType, DType::U8, false},
+    {"torch.float4_e2m1fn_x2", Global::TorchDType, DType::U8, false},
+    {"torch.complex32", Global::TorchDType, DType::U8, false},
+    {"torch.complex128", Global::TorchDType, DType::U8, false},
     {"torch.float64", Global::TorchDType, DType::F64, true},
     {"torch.float32", Global::TorchDType, DType::F32, true},
     {"torch.float16", Global::TorchDType, DType::F16, true},
@@ -136,7 +145,7 @@ constexpr std::array<GlobalEntry, 50> kGlobals = {{
     {"torch.float8_e5m2", Global::TorchDType, DType::F8_E5M2, true},
     {"torch.float8_e8m0fnu", Global::TorchDType, DType::F8_E8M0, true},
     {"torch.complex64", Global::TorchDType, DType::C64, true},
-}};
+});
 
 /// Strict UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
 bool valid_utf8(std::string_view text) {

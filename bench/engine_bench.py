@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark of the streaming engine (`amn remember`), side by side in one run with
+the disk's O_DIRECT write bandwidth (dd), `cp` of the same output, the pwrite path, and the
+peer anamnesis (`cargo install anamnesis --features cli,gguf`).
+
+Inputs are generated GGUF Q8_0 models (valid blocks: f16 scale + 32 int8) of the given sizes;
+each is remembered to BF16 safetensors. Page cache is dropped before every timed run (root).
+Peak RSS comes from the child's rusage. Results are printed as a Markdown table.
+
+usage: bench/engine_bench.py --dir /big/scratch --sizes 1,4,16 [--peer-max 4] [--amn build/src/cli/amn]
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+GiB = 1 << 30
+ROW = 4096  # elements per row of every generated tensor
+
+
+def write_gguf_q8_0(path, total_bytes):
+    """A GGUF v3 file of Q8_0 tensors [rows, 4096] holding about `total_bytes` of blocks."""
+    rng = np.random.default_rng(1)
+    block = np.zeros(1 << 16, dtype=[("d", "<f2"), ("qs", "i1", 32)])
+    block["d"] = (rng.random(block.size) * 0.01 + 1e-4).astype(np.float16)
+    block["qs"] = rng.integers(-127, 128, size=(block.size, 32))
+    pattern = block.tobytes()  # 2.2 MB of valid blocks, repeated
+    tensor_rows = 8192
+    tensor_bytes = tensor_rows * ROW // 32 * 34
+    count = max(1, total_bytes // tensor_bytes)
+
+    def gguf_string(text):
+        data = text.encode()
+        return struct.pack("<Q", len(data)) + data
+
+    header = b"GGUF" + struct.pack("<IQQ", 3, count, 1)
+    header += gguf_string("general.architecture") + struct.pack("<I", 8) + gguf_string("bench")
+    for idx in range(count):
+        header += gguf_string(f"blk.{idx}.weight") + struct.pack("<I", 2) + struct.pack("<QQ", ROW, tensor_rows)
+        header += struct.pack("<IQ", 8, idx * tensor_bytes)
+    header += b"\0" * (-len(header) % 32)
+    with open(path, "wb") as out:
+        out.write(header)
+        tensor = (pattern * (tensor_bytes // len(pattern) + 1))[:tensor_bytes]
+        for _ in range(count):
+            out.write(tensor)
+    return count * tensor_bytes
+
+
+def drop_caches():
+    subprocess.run(["sync"])
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as handle:
+            handle.write("3\n")
+    except OSError:
+        pass
+
+
+def timed(cmd, env=None):
+    """(seconds, peak RSS bytes, stdout) of one command, caches dropped first."""
+    drop_caches()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    out = proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {err}")
+    return seconds, usage.ru_maxrss * 1024, out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--sizes", default="1,4,16", help="input sizes in GiB")
+    parser.add_argument("--peer-max", type=float, default=4, help="largest input (GiB) given to anamnesis")
+    parser.add_argument("--amn", default="build/src/cli/amn")
+    parser.add_argument("--anamnesis", default=shutil.which("anamnesis") or os.path.expanduser("~/.cargo/bin/anamnesis"))
+    args = parser.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    rows = []
+    for size in [float(s) for s in args.sizes.split(",")]:
+        source = os.path.join(args.dir, f"q8_0-{size:g}g.gguf")
+        out = os.path.join(args.dir, "out.safetensors")
+        data_bytes = write_gguf_q8_0(source, int(size * GiB))
+        row = {"input_gib": size, "input_bytes": os.path.getsize(source)}
+        for label, env in (("amn", None), ("amn_pwrite", dict(os.environ, AMN_IO="pwrite"))):
+            seconds, rss, stdout = timed([args.amn, "remember", source, "-o", out, "--force", "--json"], env)
+            summary = json.loads(stdout)
+            row[label] = {"s": seconds, "rss": rss, "io": summary["io"], "budget": summary["memory_budget"]}
+        out_bytes = os.path.getsize(out)
+        row["output_bytes"] = out_bytes
+        # The disk's O_DIRECT write bandwidth for the same number of bytes.
+        seconds, _, _ = timed(["dd", "if=/dev/zero", f"of={args.dir}/dd.bin", "bs=4M", f"count={out_bytes // (4 << 20)}",
+                               "oflag=direct", "conv=fsync", "status=none"])
+        row["dd_direct"] = {"s": seconds}
+        os.remove(f"{args.dir}/dd.bin")
+        seconds, _, _ = timed(["sh", "-c", f"cp {out} {out}.copy && sync {out}.copy"])
+        row["cp"] = {"s": seconds}
+        os.remove(f"{out}.copy")
+        os.remove(out)
+        if size <= args.peer_max and args.anamnesis and os.path.exists(args.anamnesis):
+            peer_out = os.path.join(args.dir, "peer.safetensors")
+            seconds, rss, _ = timed([args.anamnesis, "remember", source, "-o", peer_out, "--force", "--threads", "2"])
+            row["anamnesis"] = {"s": seconds, "rss": rss}
+            os.remove(peer_out)
+        os.remove(source)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+
+    mb = lambda b: f"{b / 1e6:,.0f}"
+    print("| input | output | amn s (GB/s) | amn peak RSS | pwrite s | dd O_DIRECT s (GB/s) | amn / dd | cp of output s | anamnesis s | anamnesis peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        amn = row["amn"]
+        rate = row["output_bytes"] / amn["s"] / 1e9
+        dd_rate = row["output_bytes"] / row["dd_direct"]["s"] / 1e9
+        peer = row.get("anamnesis")
+        peer_s = f"{peer['s']:.2f}" if peer else "not run"
+        peer_rss = mb(peer["rss"]) + " MB" if peer else "-"
+        print(f"| {mb(row['input_bytes'])} MB | {mb(row['output_bytes'])} MB | {amn['s']:.2f} ({rate:.2f}) | "
+              f"{mb(amn['rss'])} MB | {row['amn_pwrite']['s']:.2f} | {row['dd_direct']['s']:.2f} ({dd_rate:.2f}) | "
+              f"{dd_rate and rate / dd_rate:.0%} | {row['cp']['s']:.2f} | "
+              f"{peer_s} | {peer_rss} |")
+
+
+if __name__ == "__main__":
+    main()
