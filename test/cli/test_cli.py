@@ -3,6 +3,8 @@ import json
 import os
 import shutil
 
+import pytest
+
 from conftest import FIXTURES, ROOT, run
 
 SAMPLE = ROOT / "samples" / "tiny-llama.gguf"
@@ -101,3 +103,20 @@ def test_convert_json_summary(tmp_path):
     assert summary["tensors"] == 7
     assert summary["bytes"] == out.stat().st_size
     assert summary["peak_rss_bytes"] > 0 and summary["io"] in ("io_uring", "io_uring+O_DIRECT", "pwrite", "pwrite+O_DIRECT")
+
+
+@pytest.mark.parametrize("source,fmt", [
+    (FIXTURES / "pth" / "dtypes.pth", "pth"),
+    (ROOT / "samples" / "tiny-llama.gguf", "gguf"),
+    (FIXTURES / "convert" / "source.safetensors", "safetensors"),
+    (FIXTURES / "npz" / "f4.npy", "npy"),
+    (FIXTURES / "npz" / "savez.npz", "npz"),
+], ids=lambda v: v if isinstance(v, str) else v.name)
+def test_format_detected_by_magic(source, fmt, tmp_path):
+    renamed = tmp_path / "pytorch_model.bin"
+    shutil.copy(source, renamed)
+    report = json.loads(run("inspect", renamed, "--json", check=0).stdout)
+    original = json.loads(run("inspect", source, "--json", check=0).stdout)
+    assert report["format"] == fmt
+    assert report["tensor_count"] == original["tensor_count"]
+    assert report["total_bytes"] == original["total_bytes"]
