@@ -113,19 +113,21 @@ void OutputFile::reserve(uint64_t size) {
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) fail_io(path_, "cannot size the output", errno);
 }
 
-void OutputFile::write_at(uint64_t offset, const void* data, size_t len) {
+void write_all(int fd, const std::string& path, const void* data, size_t len, uint64_t offset) {
   const auto* bytes = static_cast<const char*>(data);
   size_t done = 0;
   while (done < len) {
-    ssize_t put = ::pwrite(fd_, bytes + done, len - done, static_cast<off_t>(offset + done));
+    ssize_t put = ::pwrite(fd, bytes + done, len - done, static_cast<off_t>(offset + done));
     if (put < 0) {
       if (errno == EINTR) continue;
-      fail_io(path_, "write failed at offset " + std::to_string(offset + done), errno);
+      fail_io(path, "write failed at offset " + std::to_string(offset + done), errno);
     }
-    if (put == 0) fail_io(path_, "write made no progress", ENOSPC);
+    if (put == 0) fail_io(path, "write made no progress at offset " + std::to_string(offset + done), ENOSPC);
     done += static_cast<size_t>(put);
   }
 }
+
+void OutputFile::write_at(uint64_t offset, const void* data, size_t len) { write_all(fd_, path_, data, len, offset); }
 
 int OutputFile::open_direct() {
   if (direct_fd_ < 0) direct_fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);

@@ -44,6 +44,10 @@ class OutputFile {
   bool committed_ = false;
 };
 
+/// Writes all `len` bytes at `offset` of `fd` with pwrite; ENOSPC/EIO/EFBIG become Error(Io)
+/// naming `path`.
+void write_all(int fd, const std::string& path, const void* data, size_t len, uint64_t offset);
+
 /// Installs SIGINT/SIGTERM handlers that unlink live temp files and exit 130/143.
 void install_cleanup_handlers();
 

@@ -9,28 +9,13 @@
 #include <unordered_map>
 
 #include "amn/error.hpp"
+#include "io/output.hpp"
 
 #ifdef AMN_HAVE_URING
 #include <liburing.h>
 #endif
 
 namespace amn::io {
-namespace {
-
-void pwrite_all(int fd, const std::string* path, const std::byte* data, size_t len, uint64_t offset) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t put = ::pwrite(fd, data + done, len - done, static_cast<off_t>(offset + done));
-    if (put < 0) {
-      if (errno == EINTR) continue;
-      fail_io(*path, "write failed at offset " + std::to_string(offset + done), errno);
-    }
-    if (put == 0) fail_io(*path, "write made no progress at offset " + std::to_string(offset + done), ENOSPC);
-    done += static_cast<size_t>(put);
-  }
-}
-
-}  // namespace
 
 const char* write_mode_name(WriteMode mode) { return mode == WriteMode::Uring ? "io_uring" : "pwrite"; }
 
@@ -96,7 +81,7 @@ Writer::~Writer() {
 
 void Writer::submit(int fd, const std::string* path, const std::byte* data, size_t len, uint64_t offset, uint64_t tag) {
   if (!ring_) {
-    pwrite_all(fd, path, data, len, offset);
+    write_all(fd, *path, data, len, offset);
     done_.push_back(tag);
     return;
   }
@@ -155,7 +140,7 @@ Writer::Writer(WriteMode, unsigned) : mode_(WriteMode::Pwrite) {}
 Writer::~Writer() = default;
 
 void Writer::submit(int fd, const std::string* path, const std::byte* data, size_t len, uint64_t offset, uint64_t tag) {
-  pwrite_all(fd, path, data, len, offset);
+  write_all(fd, *path, data, len, offset);
   done_.push_back(tag);
 }
 
