@@ -227,3 +227,46 @@ def test_signal_mid_run_leaves_nothing(tmp_path, signo, status):
     proc.send_signal(signo)
     assert proc.wait(timeout=30) == status
     assert os.listdir(outdir) == []
+
+
+def dry_run_summary(env_extra=None, prefix=()):
+    cmd = [*prefix, AMN, "remember", str(SAMPLE), "-o", "/tmp/amn-dry-run.safetensors", "--dry-run", "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env_extra or {})), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_threads_follow_slurm():
+    assert dry_run_summary({"SLURM_CPUS_PER_TASK": "1"})["threads"] == 1
+    assert dry_run_summary({"SLURM_CPUS_PER_TASK": "3"})["threads"] == 3
+    assert dry_run_summary()["threads"] == len(os.sched_getaffinity(0))
+
+
+def test_budget_and_threads_follow_the_cgroup(tmp_path):
+    """A job in a cgroup with 200 MiB of memory and half a CPU gets a 100 MiB budget and one
+    thread (cgroup v2, or v1's memory and cpu controllers)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create a cgroup")
+    name = f"amn-test-{os.getpid()}"
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    dirs = [f"/sys/fs/cgroup/{name}"] if v2 else [f"/sys/fs/cgroup/memory/{name}", f"/sys/fs/cgroup/cpu/{name}"]
+    try:
+        for folder in dirs:
+            os.mkdir(folder)
+        if v2:
+            open(f"{dirs[0]}/memory.max", "w").write(str(200 * MiB))
+            open(f"{dirs[0]}/cpu.max", "w").write("50000 100000")
+        else:
+            open(f"{dirs[0]}/memory.limit_in_bytes", "w").write(str(200 * MiB))
+            open(f"{dirs[1]}/cpu.cfs_period_us", "w").write("100000")
+            open(f"{dirs[1]}/cpu.cfs_quota_us", "w").write("50000")
+    except OSError as error:
+        pytest.skip(f"cannot create a cgroup here: {error}")
+    try:
+        join = "; ".join(f"echo $$ > {folder}/cgroup.procs" for folder in dirs)
+        summary = dry_run_summary(prefix=("sh", "-c", join + '; exec "$@"', "sh"))
+        assert summary["memory_budget"] == 100 * MiB
+        assert summary["threads"] == 1
+    finally:
+        for folder in dirs:
+            os.rmdir(folder)
