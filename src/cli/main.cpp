@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "amn/amn.hpp"
 #include "cli/report.hpp"
@@ -39,7 +40,52 @@ struct Options {
   std::string memory_budget;
   std::string max_shard_size;
   std::string chunk_size;
+  std::string max_alloc;
+  std::string max_total;
+  uint64_t max_items = 0;
+  uint64_t max_ratio = 0;
 };
+
+/// --max-alloc, --max-total, --max-items, --max-ratio: caps on what an input may make amn
+/// allocate or count. Each may only lower the built-in ceiling (amn::Limits{}).
+void add_limit_options(CLI::App* command, Options& options) {
+  const amn::Limits ceiling;
+  const std::string group = "Limits (tighten only; the defaults are the ceilings)";
+  command->add_option("--max-alloc", options.max_alloc,
+                      "Largest single allocation a reader makes (default " + amn::cli::human_bytes(ceiling.max_alloc) + ")")
+      ->group(group);
+  command->add_option("--max-total", options.max_total,
+                      "Heap a whole open may allocate (default " + amn::cli::human_bytes(ceiling.max_total) + ")")
+      ->group(group);
+  command->add_option("--max-items", options.max_items,
+                      "Most tensors, metadata values or archive members (default " + std::to_string(ceiling.max_items) + ")")
+      ->check(CLI::Range(uint64_t{1}, ceiling.max_items))
+      ->group(group);
+  command->add_option("--max-ratio", options.max_ratio,
+                      "Highest DEFLATE expansion ratio of a member over 1 MiB (default " + std::to_string(ceiling.max_ratio) + ")")
+      ->check(CLI::Range(uint64_t{1}, ceiling.max_ratio))
+      ->group(group);
+}
+
+/// The caps the --max-* options ask for, each checked to lie under its built-in ceiling.
+amn::Limits requested_limits(const Options& options) {
+  const amn::Limits ceiling;
+  amn::Limits limits;
+  for (const auto& [flag, text, field] : {std::tuple{"--max-alloc", options.max_alloc, &limits.max_alloc},
+                                          std::tuple{"--max-total", options.max_total, &limits.max_total}}) {
+    if (text.empty()) continue;
+    auto bytes = amn::parse_size(text);
+    if (!bytes || *bytes == 0) throw amn::Error(amn::ErrorCode::Usage, std::string(flag) + ": '" + text + "' is not a size (e.g. 64MiB)");
+    if (*bytes > *field) {
+      throw amn::Error(amn::ErrorCode::Usage, std::string(flag) + ": " + text + " is above the built-in ceiling of " +
+                                                  amn::cli::human_bytes(*field) + " (limits can only be tightened)");
+    }
+    *field = *bytes;
+  }
+  if (options.max_items != 0) limits.max_items = options.max_items;
+  if (options.max_ratio != 0) limits.max_ratio = options.max_ratio;
+  return ceiling.tightened(limits);
+}
 
 /// Options shared by convert and remember: the engine's knobs and the reporting flags.
 void add_engine_options(CLI::App* command, Options& options) {
@@ -57,13 +103,14 @@ void add_engine_options(CLI::App* command, Options& options) {
   command->add_flag("--progress", options.progress, "Report progress on stderr even when it is not a terminal");
   command->add_flag("-q,--quiet", options.quiet, "Print nothing on success");
   command->add_flag("-v,--verbose", options.verbose, "Say how the engine runs (threads, chunk size, budget, I/O path)");
+  add_limit_options(command, options);
 }
 
 const std::map<std::string, amn::DType> kDtypeChoices = {
     {"bf16", amn::DType::BF16}, {"f16", amn::DType::F16}, {"f32", amn::DType::F32}};
 
 int run_report(const Options& options, bool per_tensor) {
-  amn::Catalog catalog = amn::open_model(options.input);
+  amn::Catalog catalog = amn::open_model(options.input, requested_limits(options));
   amn::cli::print_catalog(std::cout, options.input, catalog, per_tensor, options.json);
   return 0;
 }
@@ -159,19 +206,20 @@ int run_convert(const Options& options, const char* verb) {
   }
   amn::Progress progress;
   convert.progress = &progress;
+  const amn::Limits limits = requested_limits(options);
   auto started = std::chrono::steady_clock::now();
-  amn::Catalog catalog = amn::open_model(options.input);
+  amn::Catalog catalog = amn::open_model(options.input, limits);
   if (options.verbose && !options.dry_run) {
     amn::ConvertOptions plan_only = convert;
     plan_only.dry_run = true;
-    amn::ConvertResult plan = amn::convert(catalog, options.output, plan_only);
+    amn::ConvertResult plan = amn::convert(catalog, options.output, plan_only, limits);
     std::cerr << "amn: engine: " << plan.threads << " threads, " << amn::cli::human_bytes(plan.chunk_bytes)
               << " chunks, memory budget " << amn::cli::human_bytes(plan.memory_budget) << ", output through "
               << plan.io_mode << '\n';
   }
   ProgressPrinter printer(progress, !options.quiet && !options.dry_run &&
                                         (options.progress || ::isatty(STDERR_FILENO) != 0));
-  amn::ConvertResult result = amn::convert(catalog, options.output, convert);
+  amn::ConvertResult result = amn::convert(catalog, options.output, convert, limits);
   printer.stop();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (options.json) {
@@ -249,11 +297,13 @@ int main(int argc, char** argv) {
   inspect->alias("info");
   inspect->add_option("input", options.input, "Model file or directory (shards)")->required();
   inspect->add_flag("--json", options.json, "Print one JSON object on stdout");
+  add_limit_options(inspect, options);
   inspect->footer("Example: amn inspect model.safetensors --json");
 
   auto* parse = app.add_subcommand("parse", "Everything inspect shows, plus each tensor, the metadata and non-tensor values");
   parse->add_option("input", options.input, "Model file or directory (shards)")->required();
   parse->add_flag("--json", options.json, "Print one JSON object on stdout");
+  add_limit_options(parse, options);
   parse->footer("Example: amn parse model.gguf");
 
   std::vector<std::string> dtype_names;

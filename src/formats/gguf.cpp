@@ -9,6 +9,7 @@
 
 #include "amn/error.hpp"
 #include "formats/formats.hpp"
+#include "io/budget.hpp"
 #include "io/file.hpp"
 
 namespace amn::formats {
@@ -63,8 +64,7 @@ std::string at(uint64_t offset) { return " (at offset " + std::to_string(offset)
 /// file. Nothing is read past the end of the file; every read checks the bytes remaining first.
 class HeaderReader {
  public:
-  explicit HeaderReader(const io::File& file)
-      : file_(file), window_(static_cast<size_t>(std::min<uint64_t>(kWindowBytes, file.size()))) {}
+  explicit HeaderReader(const io::File& file) : file_(file), window_(charged_window(file)) {}
 
   [[nodiscard]] uint64_t offset() const { return offset_; }
   [[nodiscard]] uint64_t remaining() const { return file_.size() - offset_; }
@@ -110,12 +110,19 @@ class HeaderReader {
       fail_limit(file_.path(), std::string(field) + ": string length " + std::to_string(len) + " is above the cap of " +
                                    std::to_string(max_len) + at(start));
     }
+    io::charge(file_.path(), len, field);
     std::string text(static_cast<size_t>(len), '\0');
     read_bytes(text.data(), len, field);
     return text;
   }
 
  private:
+  static std::vector<std::byte> charged_window(const io::File& file) {
+    const auto bytes = static_cast<size_t>(std::min<uint64_t>(kWindowBytes, file.size()));
+    io::charge(file.path(), bytes, "header window");
+    return std::vector<std::byte>(bytes);
+  }
+
   void refill() {
     window_begin_ = offset_;
     window_len_ = static_cast<size_t>(std::min<uint64_t>(window_.size(), remaining()));
@@ -136,6 +143,9 @@ class GgufParser {
 
   Catalog parse() {
     read_preamble();
+    io::charge(file_.path(), n_kv_ * sizeof(MetaEntry) + n_tensors_ * sizeof(Tensor), "n_kv and n_tensors records");
+    catalog_.metadata.reserve(n_kv_);
+    catalog_.tensors.reserve(n_tensors_);
     for (uint64_t kv_idx = 0; kv_idx < n_kv_; ++kv_idx) read_kv(kv_idx);
     check_alignment();
     check_split_keys();
@@ -199,6 +209,7 @@ class GgufParser {
     uint64_t start = reader_.offset();
     std::string key = reader_.read_string("key " + std::to_string(kv_idx), limits_.max_string);
     if (key.empty()) parse_error("key " + std::to_string(kv_idx) + ": empty key" + at(start));
+    io::charge(file_.path(), key.size() + io::kNodeBytes, "key " + std::to_string(kv_idx));  // the duplicate check's copy
     if (!keys_.insert(key).second) parse_error("key '" + key + "': duplicate key" + at(start));
     std::string field = "metadata '" + key + "'";
     MetaValue value;
@@ -239,6 +250,7 @@ class GgufParser {
       fail_limit(file_.path(), field + ": " + std::to_string(count) + " elements need more memory than the cap" +
                                    at(count_offset));
     }
+    io::charge(file_.path(), count * sizeof(MetaValue), field);
     std::vector<MetaValue> elems;
     elems.reserve(static_cast<size_t>(count));
     for (uint64_t elem_idx = 0; elem_idx < count; ++elem_idx) elems.push_back(read_scalar(elem_type, field));
@@ -322,6 +334,7 @@ class GgufParser {
       parse_error(field + " name: " + std::to_string(name_len) + " bytes; ggml allows at most " +
                   std::to_string(kMaxTensorName) + at(start));
     }
+    io::charge(file_.path(), 2 * name_len + io::kNodeBytes + kMaxDims * sizeof(int64_t), field);  // name, its copy, shape
     Tensor tensor;
     tensor.name.resize(static_cast<size_t>(name_len));
     reader_.read_bytes(tensor.name.data(), name_len, field + " name");
@@ -420,6 +433,9 @@ class GgufParser {
 
 }  // namespace
 
-Catalog read_gguf(const std::string& path, const Limits& limits) { return GgufParser(path, limits).parse(); }
+Catalog read_gguf(const std::string& path, const Limits& limits) {
+  io::HeapBudget budget(limits);
+  return GgufParser(path, limits).parse();
+}
 
 }  // namespace amn::formats

@@ -13,6 +13,7 @@
 
 #include "amn/error.hpp"
 #include "formats/formats.hpp"
+#include "io/budget.hpp"
 #include "io/file.hpp"
 #include "io/zip.hpp"
 
@@ -274,7 +275,7 @@ NpyHeader read_npy_header(const std::string& file, const std::string& where, uin
     fail_parse(file, where + "header length: " + std::to_string(header_len) + " bytes but only " +
                          std::to_string(available - prefix_bytes) + " follow (at offset 8)");
   }
-  std::vector<std::byte> text_bytes = read_at(prefix_bytes, header_len);
+  std::vector<std::byte> text_bytes = read_at(prefix_bytes, header_len);  // charged by read_at
   std::string_view text(reinterpret_cast<const char*>(text_bytes.data()), text_bytes.size());
   NpyHeader header = HeaderParser(text, prefix_bytes, file, where, limits).parse();
   header.data_offset = prefix_bytes + header_len;
@@ -326,6 +327,7 @@ Catalog start_catalog(Format format, const io::File& file, std::string descripti
 
 /// The tensor is named after the file's stem ("weights.npy" → "weights").
 Catalog read_npy(const std::string& path, const Limits& limits) {
+  io::HeapBudget budget(limits);
   io::File file(path);
   NpyHeader header = read_npy_header(path, "", file.size(),
                                      [&](uint64_t offset, uint64_t len) { return file.read_vec(offset, len); }, limits);
@@ -343,11 +345,14 @@ Catalog read_npy(const std::string& path, const Limits& limits) {
 /// deflated); other members are listed in Catalog::extras. Deflated members are inflated only
 /// as far as their header here; their CRC is checked when the data is read.
 Catalog read_npz(const std::string& path, const Limits& limits) {
+  io::HeapBudget budget(limits);
   io::File file(path);
   std::vector<io::ZipMember> members = io::read_zip_directory(file, limits);
   Catalog catalog = start_catalog(Format::Npz, file, "NPZ archive");
   for (const auto& member : members) {
     std::string_view name = member.name;
+    io::charge(path, sizeof(Tensor) + sizeof(Storage) + 2 * name.size() + limits.max_dims * sizeof(int64_t),
+               "member '" + member.name + "'");  // a tensor or an extra, and its shape
     if (name.size() <= kNpySuffix.size() || !name.ends_with(kNpySuffix)) {
       catalog.extras.emplace_back(member.name, "ZIP member of " + std::to_string(member.uncompressed_size) +
                                                    " bytes, not an array (ignored)");

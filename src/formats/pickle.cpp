@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "amn/error.hpp"
+#include "io/budget.hpp"
 #include "io/cursor.hpp"
 
 namespace amn::formats::pickle {
@@ -34,7 +35,8 @@ enum Op : uint8_t {
 constexpr uint8_t kMaxProtocol = 5;
 constexpr uint8_t kMinProtocol = 2;
 constexpr size_t kMaxInlineInt = 8;        ///< LONG1 payloads up to this many bytes become Int
-constexpr uint64_t kMemoEntryBytes = 64;   ///< memory charged per memo slot (hash node)
+constexpr uint64_t kMemoEntryBytes = 64;   ///< memory charged per memo slot (hash node and bucket)
+constexpr size_t kMinCapacity = 4;         ///< first capacity of a growing vector
 constexpr size_t kMaxShownChars = 120;     ///< longest name quoted in a message
 
 struct OpName {
@@ -236,12 +238,27 @@ class Machine {
   }
 
   // ---- budgets ------------------------------------------------------------------------------
-  /// Memory held by the table, the stacks and the memo, against limits.max_alloc.
+  // Every opcode does O(1) work and charges what it allocates before allocating it, except the
+  // ones that move k items (TUPLE, APPENDS, SETITEMS, set(), torch.Size()), which each charge
+  // per item. Vectors grow by doubling and are charged their added capacity, so the charge is
+  // what they hold; transient copies of at most one container's items are not charged.
+
+  /// Memory held by the table, the stacks and the memo, against limits.max_alloc, and against
+  /// the open's heap budget (io/budget.hpp).
   void charge_bytes(uint64_t bytes) {
     memory_ = saturating_add(memory_, bytes);
     if (memory_ > limits_.max_alloc) {
       fail_limit("pickle working set exceeds " + std::to_string(limits_.max_alloc) + " bytes");
     }
+    io::charge(file_, bytes, member_ + ": pickle working set");
+  }
+  /// Makes room for one more element in `vec`, charging the capacity a doubling adds.
+  template <class Vec>
+  void reserve_one(Vec& vec) {
+    if (vec.size() < vec.capacity()) return;
+    const size_t grown = std::max(kMinCapacity, vec.capacity() * 2);
+    charge_bytes((grown - vec.capacity()) * sizeof(typename Vec::value_type));
+    vec.reserve(grown);
   }
   /// Objects the pickle stands for, a shared subtree counted at each reuse, against max_items.
   void charge_objects(uint64_t weight) {
@@ -255,7 +272,7 @@ class Machine {
   // ---- objects and stacks -------------------------------------------------------------------
   uint32_t make(Kind kind) {
     charge_objects(1);
-    charge_bytes(sizeof(Object) + sizeof(uint32_t));
+    reserve_one(objects_);
     Object object;
     object.kind = kind;
     object.offset = op_offset_;
@@ -264,7 +281,10 @@ class Machine {
   }
   Object& at(uint32_t index) { return objects_[index]; }
 
-  void push(uint32_t index) { stack_.push_back(index); }
+  void push(uint32_t index) {
+    reserve_one(stack_);
+    stack_.push_back(index);
+  }
   void push_new(Kind kind) { push(make(kind)); }
 
   /// Height below which the current MARK hides the stack.
@@ -304,10 +324,10 @@ class Machine {
 
   /// Appends `child` to container `parent`, keeping depth and weight current.
   void add_child(uint32_t parent, uint32_t child) {
-    charge_bytes(sizeof(uint32_t));
     uint32_t child_depth = at(child).depth;
     uint64_t child_weight = at(child).weight;
     Object& container = at(parent);
+    reserve_one(container.items);
     container.items.push_back(child);
     container.weight = saturating_add(container.weight, child_weight);
     if (child_depth + 1 > container.depth) {
@@ -422,7 +442,6 @@ class Machine {
   /// Pushes an existing object again (BINGET, DUP), charging its whole subtree.
   void reuse(uint32_t index) {
     charge_objects(at(index).weight);
-    charge_bytes(sizeof(uint32_t));
     push(index);
   }
 
@@ -554,7 +573,7 @@ class Machine {
         if (marks_.size() >= limits_.max_depth) {
           fail_limit("more than " + std::to_string(limits_.max_depth) + " open MARKs");
         }
-        charge_bytes(sizeof(size_t));
+        reserve_one(marks_);
         marks_.push_back(stack_.size());
         return;
       case kPop: (void)pop(); return;
@@ -731,6 +750,7 @@ const char* kind_name(Kind kind) {
 
 Unpickled unpickle(std::span<const std::byte> bytes, const std::string& file, std::string_view member,
                    const Limits& limits) {
+  io::HeapBudget budget(limits);
   return Machine(bytes, file, member, limits).run();
 }
 

@@ -58,6 +58,9 @@ enum class Global : uint8_t {
 [[nodiscard]] bool is_rebuild_function(Global global);
 
 /// One object. Children are indices into the same table, so the table is freed without recursion.
+/// `depth` and `weight` are exact for objects whose children stopped growing before they were
+/// added (all that CPython's pickler emits, except recursive structures); a container filled
+/// after it was nested leaves its parents' values low, so consumers bound their own walks too.
 struct Object {
   Kind kind = Kind::None;
   Global global = Global::None;  ///< Global, Call

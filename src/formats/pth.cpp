@@ -11,6 +11,7 @@
 #include "amn/error.hpp"
 #include "formats/formats.hpp"
 #include "formats/pickle.hpp"
+#include "io/budget.hpp"
 #include "io/file.hpp"
 #include "io/zip.hpp"
 
@@ -202,15 +203,23 @@ class Builder {
   }
 
   /// Lists and tuples are descended into when they hold a tensor or a dict; otherwise a leaf.
-  bool holds_structure(const Object& sequence) const {
-    return std::any_of(sequence.items.begin(), sequence.items.end(), [&](uint32_t child) {
-      Kind kind = objects_.at(child).kind;
-      return kind == Kind::Call || kind == Kind::Dict;
-    });
+  /// Remembered per object: a list reached many times is scanned once.
+  bool holds_structure(uint32_t index) {
+    auto [found, inserted] = holds_structure_.try_emplace(index, false);
+    if (inserted) {
+      charge_names(io::kNodeBytes);
+      const Object& sequence = objects_.at(index);
+      found->second = std::any_of(sequence.items.begin(), sequence.items.end(), [&](uint32_t child) {
+        Kind kind = objects_.at(child).kind;
+        return kind == Kind::Call || kind == Kind::Dict;
+      });
+    }
+    return found->second;
   }
 
   /// Walks `index` reached under `name`. A container reached a second time (shared, or a cycle)
-  /// is described, not walked again, so the walk is linear in the pickle.
+  /// is described, not walked again, and a tensor reached again is copied, so the walk is
+  /// linear in the pickle whatever its sharing.
   void walk(uint32_t index, const std::string& name, uint32_t depth) {
     const Object& object = objects_.at(index);
     if (depth > limits_.max_depth) {
@@ -224,12 +233,12 @@ class Builder {
     }
     if (depth > 1) nested_ = true;
     if (object.kind == Kind::Call) {
-      add_tensor(name, object);
+      add_tensor(name, index);
       return;
     }
     const bool is_root = depth == 0;
     const bool descend = object.kind == Kind::Dict ? is_root || !object.items.empty()
-                         : object.kind == Kind::List || object.kind == Kind::Tuple ? is_root || holds_structure(object)
+                         : object.kind == Kind::List || object.kind == Kind::Tuple ? is_root || holds_structure(index)
                                                                                    : false;
     if (!descend) {
       add_extra(name, object, describe(object));
@@ -250,13 +259,15 @@ class Builder {
     }
   }
 
-  /// Memory of the names and descriptions the walk produces, against limits.max_alloc.
+  /// Memory of the names, descriptions and tables the walk produces, against limits.max_alloc
+  /// and the open's heap budget.
   void charge_names(uint64_t bytes) {
     name_bytes_ += bytes;
     if (name_bytes_ > limits_.max_alloc) {
       fail_limit(file_.path(), archive_.data_pkl->name + ": names and descriptions exceed " +
                                    std::to_string(limits_.max_alloc) + " bytes");
     }
+    io::charge(file_.path(), bytes, archive_.data_pkl->name + ": names and descriptions");
   }
 
   /// Checks that a tensor or extra name is unique and charges it (walk checked its length).
@@ -265,12 +276,12 @@ class Builder {
     if (names_.size() > limits_.max_items) {
       fail_limit(file_.path(), archive_.data_pkl->name + ": more names than the item cap");
     }
-    charge_names(2 * name.size() + extra_bytes);  // the catalog's copy and the uniqueness set's
+    charge_names(2 * name.size() + io::kNodeBytes + extra_bytes);  // the catalog's copy and the uniqueness set's
   }
 
   void add_extra(const std::string& name, const Object& value, std::string description) {
     nested_ = true;
-    claim_name(name, value, description.size());
+    claim_name(name, value, sizeof(catalog_.extras.front()) + description.size());
     catalog_.extras.emplace_back(name, std::move(description));
   }
 
@@ -323,9 +334,13 @@ class Builder {
     return values;
   }
 
-  /// Refuses tensors whose metadata sets the conjugate or negative bit (their bytes are not the values).
-  void check_metadata(const std::string& name, const Object& metadata) const {
+  /// Refuses tensors whose metadata sets the conjugate or negative bit (their bytes are not the
+  /// values). A metadata dict shared by many tensors is checked once.
+  void check_metadata(const std::string& name, uint32_t index) {
+    const Object& metadata = objects_.at(index);
     if (metadata.kind == Kind::None) return;
+    if (!metadata_checked_.insert(index).second) return;
+    charge_names(io::kNodeBytes);
     if (metadata.kind != Kind::Dict) fail_tensor(name, metadata, "metadata is a " + describe_kind(metadata) + ", expected a dict");
     for (size_t pos = 0; pos + 1 < metadata.items.size(); pos += 2) {
       const Object& value = item(metadata, pos + 1);
@@ -380,8 +395,18 @@ class Builder {
     return storages_.emplace(key, use).first->second;
   }
 
-  void add_tensor(const std::string& name, const Object& call) {
-    claim_name(name, call, 0);
+  /// The tensor a rebuild call stands for; a call reached again (tied weights) is copied.
+  void add_tensor(const std::string& name, uint32_t call_index) {
+    const Object& call = objects_.at(call_index);
+    claim_name(name, call, sizeof(Tensor) + 2 * limits_.max_dims * sizeof(int64_t));  // the tensor, shape, strides
+    auto [built, inserted] = tensor_of_call_.try_emplace(call_index, catalog_.tensors.size());
+    if (!inserted) {
+      charge_names(io::kNodeBytes);
+      Tensor copy = catalog_.tensors[built->second];
+      copy.name = name;
+      catalog_.tensors.push_back(std::move(copy));
+      return;
+    }
     const Rebuild rebuild = unwrap(name, call);
     const Object& args = *rebuild.args;
     const size_t count = args.items.size();
@@ -403,7 +428,7 @@ class Builder {
       dtype = dtype_arg.dtype;
     }
     const size_t metadata_pos = rebuild.function == Global::RebuildTensorV3 ? kRebuildTensorV3Args : kRebuildTensorV2Args;
-    if (count > metadata_pos) check_metadata(name, item(args, metadata_pos));
+    if (count > metadata_pos) check_metadata(name, args.items[metadata_pos]);
 
     Tensor tensor;
     tensor.name = name;
@@ -464,6 +489,9 @@ class Builder {
   std::map<std::string, StorageUse> storages_;
   std::set<std::string> names_;
   std::unordered_map<uint32_t, std::string> entered_;  ///< containers walked, by the name first reached
+  std::unordered_map<uint32_t, bool> holds_structure_;  ///< sequences scanned, by object index
+  std::unordered_map<uint32_t, size_t> tensor_of_call_;  ///< rebuild calls built, to catalog_.tensors
+  std::set<uint32_t> metadata_checked_;                  ///< tensor metadata dicts checked
   uint64_t name_bytes_ = 0;
   bool nested_ = false;
 };
@@ -471,6 +499,7 @@ class Builder {
 }  // namespace
 
 Catalog read_pth(const std::string& path, const Limits& limits) {
+  io::HeapBudget budget(limits);
   io::File file(path);
   if (!io::looks_like_zip(file)) refuse_non_zip(file);
   const std::vector<io::ZipMember> members = io::read_zip_directory(file, limits);

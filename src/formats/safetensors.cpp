@@ -16,6 +16,7 @@
 
 #include "amn/error.hpp"
 #include "formats/formats.hpp"
+#include "io/budget.hpp"
 #include "io/file.hpp"
 
 namespace amn::formats {
@@ -64,7 +65,8 @@ struct HeaderTensor {
 /// that does not fit, so nothing beyond the expected structure is ever built.
 class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, HeaderHandler> {
  public:
-  HeaderHandler(const rapidjson::MemoryStream& stream, const Limits& limits) : stream_(stream), limits_(limits) {}
+  HeaderHandler(const std::string& path, const rapidjson::MemoryStream& stream, const Limits& limits)
+      : path_(path), stream_(stream), limits_(limits) {}
 
   std::deque<HeaderTensor> tensors;  ///< deque: names stay put, so `seen_names_` may view them
   std::vector<MetaEntry> metadata;
@@ -97,6 +99,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
                                           std::to_string(value.size()) + " bytes, above the cap of " +
                                           std::to_string(limits_.max_string));
       }
+      io::charge(path_, value.size(), "header: __metadata__ value");
       metadata.back().value.value = std::string(value);
       state_ = State::MetadataKey;
       return true;
@@ -246,6 +249,9 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     if (tensors.size() >= limits_.max_items) {
       return fail(ErrorCode::Limit, "more than " + std::to_string(limits_.max_items) + " tensors");
     }
+    // The entry, its name, the duplicate check's node, and room for the shape.
+    io::charge(path_, sizeof(HeaderTensor) + key.size() + io::kNodeBytes + limits_.max_dims * sizeof(int64_t),
+               "header: tensor entries");
     auto& tensor = tensors.emplace_back();
     tensor.name = key;
     tensor.file_offset = kLengthFieldBytes + stream_.Tell();
@@ -262,6 +268,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     if (metadata.size() >= limits_.max_items) {
       return fail(ErrorCode::Limit, "__metadata__: more than " + std::to_string(limits_.max_items) + " entries");
     }
+    io::charge(path_, sizeof(MetaEntry) + 2 * key.size() + io::kNodeBytes, "header: __metadata__ keys");
     metadata.emplace_back().key = key;
     if (!seen_metadata_keys_.insert(metadata.back().key).second) {
       return malformed("__metadata__: duplicate key " + in_quotes(key));
@@ -298,6 +305,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     return true;
   }
 
+  const std::string& path_;
   const rapidjson::MemoryStream& stream_;
   const Limits& limits_;
   State state_ = State::Start;
@@ -324,7 +332,7 @@ std::vector<std::byte> read_header_bytes(const io::File& file, const Limits& lim
     fail_parse(path, "header length " + std::to_string(header_len) + " runs past the end of the file (" +
                          std::to_string(file.size()) + " bytes) (at offset 0)");
   }
-  auto header = file.read_vec(kLengthFieldBytes, header_len);
+  auto header = file.read_vec(kLengthFieldBytes, header_len, "header");
   if (header.empty() || header.front() != std::byte{'{'}) {
     fail_parse(path, "header: does not start with '{' (at offset " + std::to_string(kLengthFieldBytes) + ")");
   }
@@ -375,7 +383,7 @@ bool is_json_space(std::byte byte) {
 class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, IndexHandler> {
  public:
   IndexHandler(const std::string& index_path, const Limits& limits)
-      : directory_(std::filesystem::path(index_path).parent_path()), limits_(limits) {}
+      : path_(index_path), directory_(std::filesystem::path(index_path).parent_path()), limits_(limits) {}
 
   SafetensorsIndex index;
   bool seen_weight_map = false;
@@ -407,6 +415,8 @@ class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Inde
     if (index.weight_map.size() >= limits_.max_items) {
       return fail(ErrorCode::Limit, "weight_map: more than " + std::to_string(limits_.max_items) + " tensors");
     }
+    // The entry, its name and the duplicate check's copy.
+    io::charge(path_, sizeof(std::pair<std::string, uint32_t>) + 2 * key.size() + io::kNodeBytes, "weight_map");
     index.weight_map.emplace_back(std::string(key), 0);
     if (!seen_names_.insert(index.weight_map.back().first).second) {
       return fail(ErrorCode::Parse, "weight_map: duplicate tensor " + in_quotes(key));
@@ -425,6 +435,7 @@ class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Inde
       return fail(ErrorCode::Parse, "weight_map: tensor " + in_quotes(name) + ": shard " + in_quotes(shard) +
                                         " is not a plain file name");
     }
+    io::charge(path_, 2 * shard.size() + directory_.native().size() + io::kNodeBytes, "weight_map: shard names");
     auto [found, inserted] = shard_ids_.try_emplace(std::string(shard), static_cast<uint32_t>(index.shards.size()));
     if (inserted) index.shards.push_back((directory_ / std::string(shard)).string());
     index.weight_map.back().second = found->second;
@@ -494,6 +505,7 @@ class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Inde
     return fail(ErrorCode::Parse, "index: unexpected " + std::string(token));
   }
 
+  const std::string& path_;
   std::filesystem::path directory_;
   const Limits& limits_;
   State state_ = State::Start;
@@ -505,11 +517,12 @@ class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Inde
 }  // namespace
 
 Catalog read_safetensors(const std::string& path, const Limits& limits) {
+  io::HeapBudget budget(limits);
   io::File file(path);
   auto header = read_header_bytes(file, limits);
 
   rapidjson::MemoryStream stream(reinterpret_cast<const char*>(header.data()), header.size());
-  HeaderHandler handler(stream, limits);
+  HeaderHandler handler(path, stream, limits);
   rapidjson::Reader reader;
   rapidjson::ParseResult result = reader.Parse<kJsonParseFlags>(stream, handler);
   if (result.IsError()) fail_json(path, handler.error, result, kLengthFieldBytes, "header");
@@ -525,6 +538,7 @@ Catalog read_safetensors(const std::string& path, const Limits& limits) {
   header = {};
 
   // Each entry on its own, in header order; then the ranges in file order must tile the data section.
+  io::charge(path, handler.tensors.size() * (sizeof(uint64_t) + sizeof(size_t) + sizeof(Tensor)), "header: tensor table");
   std::vector<uint64_t> nbytes;
   nbytes.reserve(handler.tensors.size());
   for (const auto& tensor : handler.tensors) nbytes.push_back(checked_byte_size(path, tensor));
@@ -585,13 +599,14 @@ Catalog read_safetensors(const std::string& path, const Limits& limits) {
 }
 
 SafetensorsIndex read_safetensors_index_map(const std::string& index_path, const Limits& limits) {
+  io::HeapBudget budget(limits);
   io::File file(index_path);
   uint64_t cap = std::min(limits.max_header_bytes, limits.max_alloc);
   if (file.size() > cap) {
     fail_limit(index_path, "index file of " + std::to_string(file.size()) + " bytes is above the cap of " +
                                std::to_string(cap));
   }
-  auto text = file.read_vec(0, file.size());
+  auto text = file.read_vec(0, file.size(), "index");
   IndexHandler handler(index_path, limits);
   rapidjson::MemoryStream stream(reinterpret_cast<const char*>(text.data()), text.size());
   rapidjson::Reader reader;

@@ -9,11 +9,12 @@
 #include <utility>
 
 #include "amn/error.hpp"
+#include "io/budget.hpp"
 
 namespace amn::io {
 
 File::File(std::string path) : path_(std::move(path)) {
-  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block the open
   if (fd_ < 0) fail_io(path_, "cannot open", errno);
   struct stat st {};
   if (::fstat(fd_, &st) != 0) {
@@ -24,6 +25,10 @@ File::File(std::string path) : path_(std::move(path)) {
   if (S_ISDIR(st.st_mode)) {
     ::close(fd_);
     throw Error(ErrorCode::Usage, path_ + ": is a directory");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    throw Error(ErrorCode::Usage, path_ + ": is not a regular file (a FIFO, socket or device)");
   }
   size_ = static_cast<uint64_t>(st.st_size);
 }
@@ -53,7 +58,8 @@ void File::read_exact(uint64_t offset, void* dst, size_t len) const {
   }
 }
 
-std::vector<std::byte> File::read_vec(uint64_t offset, size_t len) const {
+std::vector<std::byte> File::read_vec(uint64_t offset, size_t len, std::string_view what) const {
+  charge(path_, len, what);
   std::vector<std::byte> out(len);
   read_exact(offset, out.data(), len);
   return out;

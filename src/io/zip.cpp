@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "amn/error.hpp"
+#include "io/budget.hpp"
 #include "io/cursor.hpp"
 
 namespace amn::io {
@@ -150,7 +151,7 @@ DirectoryLocation locate_directory(const File& file) {
   if (file_size < kEndBytes) fail_parse(file.path(), "end of central directory: not found (file shorter than 22 bytes)");
   uint64_t tail_len = std::min<uint64_t>(file_size, kEndBytes + kMaxCommentBytes);
   uint64_t tail_base = file_size - tail_len;
-  std::vector<std::byte> tail = file.read_vec(tail_base, tail_len);
+  std::vector<std::byte> tail = file.read_vec(tail_base, tail_len, "end of central directory");
 
   std::optional<uint64_t> found;  // position within tail
   for (uint64_t pos = tail_len - kEndBytes + 1; pos-- > 0;) {
@@ -301,7 +302,7 @@ uint64_t check_local_header(const File& file, CentralEntry& entry, uint64_t dire
     fail_parse(path, where + ": name and extra fields run into the central directory (at offset " +
                          std::to_string(variable_offset) + ")");
   }
-  std::vector<std::byte> variable = file.read_vec(variable_offset, name_len + extra_len);
+  std::vector<std::byte> variable = file.read_vec(variable_offset, name_len + extra_len, where);
   std::string_view local_name(reinterpret_cast<const char*>(variable.data()), name_len);
   if (local_name != entry.member.name) {
     fail_parse(path, where + ": name '" + printable(local_name) +
@@ -350,9 +351,10 @@ std::vector<ZipMember> read_zip_directory(const File& file, const Limits& limits
   if (location.size > limits.max_alloc) {
     fail_limit(path, "central directory: " + std::to_string(location.size) + " bytes exceed the allocation cap");
   }
-  std::vector<std::byte> directory = file.read_vec(location.offset, location.size);
+  std::vector<std::byte> directory = file.read_vec(location.offset, location.size, "central directory");
   Cursor cursor(directory, path, location.offset);
 
+  charge(path, location.entries * (sizeof(CentralEntry) + sizeof(ZipMember)), "central directory entries");
   std::vector<CentralEntry> entries;
   entries.reserve(location.entries);
   std::set<std::string> names;
@@ -377,6 +379,7 @@ std::vector<ZipMember> read_zip_directory(const File& file, const Limits& limits
     uint16_t start_disk = cursor.read<uint16_t>("central directory start disk");
     cursor.skip(6, "central directory attributes");
     values.local_offset = cursor.read<uint32_t>("central directory local header offset");
+    charge(path, 2 * uint64_t{name_len} + kNodeBytes, "central directory names");  // the name and the duplicate check's copy
     entry.member.name = std::string(cursor.take_string(name_len, "central directory name"));
     check_name(path, entry.member.name, limits, entry.entry_offset);
     const std::string where = "member '" + entry.member.name + "'";
@@ -415,6 +418,7 @@ std::vector<ZipMember> read_zip_directory(const File& file, const Limits& limits
     uint64_t begin, end;
     size_t entry_idx;
   };
+  charge(path, entries.size() * sizeof(Span), "central directory spans");
   std::vector<Span> spans;
   spans.reserve(entries.size());
   for (size_t entry_idx = 0; entry_idx < entries.size(); ++entry_idx) {
@@ -486,11 +490,12 @@ std::vector<std::byte> read_storage_bytes(const File& file, const Storage& stora
     fail_parse(file.path(), label + ": stored size " + std::to_string(storage.stored_size) + " != size " +
                                 std::to_string(storage.size));
   }
-  std::vector<std::byte> stored = file.read_vec(storage.offset, storage.stored_size);
+  std::vector<std::byte> stored = file.read_vec(storage.offset, storage.stored_size, label);
   std::vector<std::byte> bytes;
   if (storage.compression == Compression::None) {
     bytes = std::move(stored);
   } else {
+    charge(file.path(), storage.size, label);
     bytes.resize(storage.size);
     inflate_exact(file.path(), label, stored, bytes);
   }
@@ -515,7 +520,8 @@ std::vector<std::byte> read_member_prefix(const File& file, const ZipMember& mem
   check_storage_limits(file.path(), storage, label, limits);
   len = std::min(len, member.uncompressed_size);
   if (len > std::numeric_limits<uInt>::max()) fail_limit(file.path(), label + ": prefix of " + std::to_string(len) + " bytes is too large");
-  if (member.method == Compression::None) return file.read_vec(member.data_offset, len);
+  if (member.method == Compression::None) return file.read_vec(member.data_offset, len, label);
+  charge(file.path(), len, label);
 
   // Raw DEFLATE (no zlib header) fed from the file in chunks until `len` bytes come out.
   constexpr uint64_t kChunkBytes = 64 * 1024;
@@ -524,7 +530,9 @@ std::vector<std::byte> read_member_prefix(const File& file, const ZipMember& mem
   if (inflateInit2(&stream, kRawDeflateWindowBits) != Z_OK) throw Error(ErrorCode::Io, file.path() + ": cannot start inflating");
   std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&stream, &inflateEnd);
   std::vector<std::byte> out(len);
-  std::vector<std::byte> input;
+  const uint64_t input_bytes = std::min(kChunkBytes, member.compressed_size);
+  charge(file.path(), input_bytes, label);
+  std::vector<std::byte> input(input_bytes);
   uint64_t consumed = 0;
   stream.next_out = reinterpret_cast<Bytef*>(out.data());
   stream.avail_out = static_cast<uInt>(len);
@@ -532,7 +540,7 @@ std::vector<std::byte> read_member_prefix(const File& file, const ZipMember& mem
     if (stream.avail_in == 0) {
       if (consumed == member.compressed_size) break;
       uint64_t take = std::min(kChunkBytes, member.compressed_size - consumed);
-      input = file.read_vec(member.data_offset + consumed, take);
+      file.read_exact(member.data_offset + consumed, input.data(), take);
       consumed += take;
       stream.next_in = reinterpret_cast<Bytef*>(input.data());
       stream.avail_in = static_cast<uInt>(take);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/dequant.hpp"
+#include "kernels/simd/kernel_set.hpp"
 
 namespace amn::kernels {
 namespace {
@@ -109,18 +110,27 @@ bool can_convert(DType from, DType to) {
   return float_source && float_target;
 }
 
-void store_f32(const float* src, size_t count, DType to, std::byte* dst) {
+void store_f32_with(Isa isa, const float* src, size_t count, DType to, std::byte* dst) {
+  const simd::KernelSet* set = simd::kernel_set(isa);
   switch (to) {
     case DType::F32:
       std::memcpy(dst, src, count * sizeof(float));
       return;
     case DType::BF16:
+      if (set) {
+        set->narrow_bf16(src, count, dst);
+        return;
+      }
       for (size_t idx = 0; idx < count; ++idx) {
         uint16_t half = f32_to_bf16(src[idx]);
         std::memcpy(dst + idx * 2, &half, 2);
       }
       return;
     case DType::F16:
+      if (set) {
+        set->narrow_f16(src, count, dst);
+        return;
+      }
       for (size_t idx = 0; idx < count; ++idx) {
         uint16_t half = f32_to_f16(src[idx]);
         std::memcpy(dst + idx * 2, &half, 2);
@@ -129,6 +139,10 @@ void store_f32(const float* src, size_t count, DType to, std::byte* dst) {
     default:
       return;
   }
+}
+
+void store_f32(const float* src, size_t count, DType to, std::byte* dst) {
+  store_f32_with(active_isa(), src, count, to, dst);
 }
 
 void convert_elements(DType from, const std::byte* src, size_t count, DType to, std::byte* dst) {
@@ -146,26 +160,8 @@ void convert_elements(DType from, const std::byte* src, size_t count, DType to, 
   }
 }
 
-}  // namespace amn::kernels
-
-namespace amn::kernels {
-
 void dequant_elements(DType from, const std::byte* src, size_t blocks, DType to, std::byte* dst) {
-  const size_t block_elems = info(from).block_elems;
-  const size_t block_bytes = info(from).block_bits / 8;
-  if (to == DType::F32) {
-    dequant_f32(from, src, blocks, reinterpret_cast<float*>(dst));
-    return;
-  }
-  const size_t out_size = info(to).block_bits / 8;
-  const size_t batch_blocks = std::max<size_t>(1, kBatch / block_elems);
-  thread_local std::vector<float> batch;
-  batch.resize(batch_blocks * block_elems);
-  for (size_t done = 0; done < blocks; done += batch_blocks) {
-    size_t step = std::min(batch_blocks, blocks - done);
-    dequant_f32(from, src + done * block_bytes, step, batch.data());
-    store_f32(batch.data(), step * block_elems, to, dst + done * block_elems * out_size);
-  }
+  dequant_with(active_isa(), from, src, blocks, to, dst);
 }
 
 }  // namespace amn::kernels

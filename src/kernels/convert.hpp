@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "amn/dtype.hpp"
+#include "kernels/isa.hpp"
 
 namespace amn::kernels {
 
@@ -37,10 +38,15 @@ namespace amn::kernels {
 void convert_elements(DType from, const std::byte* src, size_t count, DType to, std::byte* dst);
 
 /// Dequantises `blocks` blocks of GGUF block type `from` into `to` (F32, F16 or BF16): ggml's
-/// f32 values, narrowed round-to-nearest-even.
+/// f32 values, narrowed round-to-nearest-even; dequant_with (kernels/dequant.hpp) on the active
+/// ISA level.
 void dequant_elements(DType from, const std::byte* src, size_t blocks, DType to, std::byte* dst);
 
-/// Narrows `count` floats into `to` (F32 copies, F16/BF16 round to nearest even).
+/// Narrows `count` floats into `to` (F32 copies, F16/BF16 round to nearest even) with the
+/// active ISA level's kernels.
 void store_f32(const float* src, size_t count, DType to, std::byte* dst);
+/// store_f32 with the kernels of ISA level `isa` (Isa::Scalar: the per-element functions above);
+/// every level gives the same bytes. Precondition: isa_supported(isa).
+void store_f32_with(Isa isa, const float* src, size_t count, DType to, std::byte* dst);
 
 }  // namespace amn::kernels

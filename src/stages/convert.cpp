@@ -3,6 +3,7 @@
 // engine and make the outputs appear atomically.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -58,10 +59,11 @@ PlannedTensor plan_tensor(const Catalog& catalog, size_t tensor_idx, const Conve
 
 Plan make_plan(const Catalog& catalog, const ConvertOptions& options) {
   Plan plan;
-  // remember: multi-tensor schemes replace their companions by one dequantised tensor each,
-  // placed where its anchor tensor was.
+  // remember, or convert to a float --dtype: multi-tensor schemes replace their companions by
+  // one dequantised tensor each, placed where its anchor tensor was (a plain cast of FP8 codes
+  // without their scales would be wrong).
   SchemeMatch match;
-  if (options.dequantize) match = recognise_schemes(make_scheme_context(catalog));
+  if (options.dequantize || options.dtype) match = recognise_schemes(make_scheme_context(catalog));
   plan.scheme = match.scheme;
   std::vector<bool> consumed(catalog.tensors.size(), false);
   for (size_t tensor_idx : match.consumed) consumed[tensor_idx] = true;
@@ -265,7 +267,11 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   std::unique_ptr<io::OutputFile> index_file;
   if (with_index) index_file = std::make_unique<io::OutputFile>(result.index, options.force);
 
-  io::TensorData data(catalog, limits);
+  // Callers may tighten the caps, never raise them; no single buffer (a whole inflated member, a
+  // strided span) may outgrow the memory budget.
+  Limits data_limits = Limits{}.tightened(limits);
+  data_limits.max_alloc = std::min(data_limits.max_alloc, config.memory_budget);
+  io::TensorData data(catalog, data_limits);
   stages::run_engine(plan, files, outputs, config, data, options.progress);
   if (index_file) index_file->write_at(0, index_text.data(), index_text.size());
   for (auto& out : outputs) out->commit();

@@ -11,6 +11,7 @@
 
 #include "amn/amn.hpp"
 #include "formats/formats.hpp"
+#include "io/budget.hpp"
 #include "io/file.hpp"
 #include "io/zip.hpp"
 
@@ -76,6 +77,7 @@ void append_shard(Catalog& whole, Catalog part, std::set<std::string>& names) {
     whole.storages.push_back(storage);
   }
   for (auto& tensor : part.tensors) {
+    io::charge(shard, tensor.name.size() + io::kNodeBytes, "tensor names of all shards");
     if (!names.insert(tensor.name).second) fail_parse(shard, "tensor '" + tensor.name + "' also appears in an earlier shard");
     tensor.storage += storage_base;
     whole.tensors.push_back(std::move(tensor));
@@ -221,7 +223,9 @@ std::optional<Format> detect_format(const std::string& path) {
   return detect_by_magic(path);
 }
 
-Catalog open_model(const std::string& path, const Limits& limits) {
+Catalog open_model(const std::string& path, const Limits& requested) {
+  const Limits limits = Limits{}.tightened(requested);
+  io::HeapBudget budget(limits);
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail_io(path, "cannot open", errno);
   if (S_ISDIR(st.st_mode)) return open_directory(path, limits);

@@ -1,14 +1,21 @@
-// Dispatch from a GGUF block DType to its dequantisation kernel (kernels/dequant.hpp).
+// Dispatch from a GGUF block DType to its dequantisation kernel (kernels/dequant.hpp): the SIMD
+// kernel set of the chosen ISA level, or the scalar reference kernels.
 #include "kernels/dequant.hpp"
 
+#include <algorithm>
 #include <array>
+#include <vector>
 
+#include "kernels/convert.hpp"
 #include "kernels/gguf/kernels.hpp"
+#include "kernels/simd/kernel_set.hpp"
 
 namespace amn::kernels {
 namespace {
 
 using gguf::DequantF32Fn;
+
+constexpr size_t kBatchElems = 4096;  // reference path: f32 values narrowed per L1-sized batch
 
 struct KernelEntry {
   DType type;
@@ -45,19 +52,49 @@ constexpr std::array kKernels = {
     KernelEntry{DType::Q2_0, gguf::dequant_q2_0_ref},
 };
 
-DequantF32Fn find_kernel(DType type) {
+DequantF32Fn find_reference(DType type) {
   for (const auto& entry : kKernels) {
     if (entry.type == type) return entry.kernel;
   }
   return nullptr;
 }
 
+/// The reference kernel into f32, narrowed batch by batch through a thread-local buffer.
+void dequant_reference(DType type, const std::byte* src, size_t blocks, DType to, std::byte* dst) {
+  const DequantF32Fn kernel = find_reference(type);
+  if (to == DType::F32) {
+    kernel(src, blocks, reinterpret_cast<float*>(dst));
+    return;
+  }
+  const size_t block_elems = info(type).block_elems;
+  const size_t block_bytes = info(type).block_bits / 8;
+  const size_t out_size = info(to).block_bits / 8;
+  const size_t batch_blocks = std::max<size_t>(1, kBatchElems / block_elems);
+  thread_local std::vector<float> batch;
+  batch.resize(batch_blocks * block_elems);
+  for (size_t done = 0; done < blocks; done += batch_blocks) {
+    const size_t step = std::min(batch_blocks, blocks - done);
+    kernel(src + done * block_bytes, step, batch.data());
+    store_f32_with(Isa::Scalar, batch.data(), step * block_elems, to, dst + done * block_elems * out_size);
+  }
+}
+
 }  // namespace
 
-bool can_dequant(DType type) { return find_kernel(type) != nullptr; }
+bool can_dequant(DType type) { return find_reference(type) != nullptr; }
+
+void dequant_with(Isa isa, DType type, const std::byte* src, size_t blocks, DType to, std::byte* dst) {
+  if (const simd::KernelSet* set = simd::kernel_set(isa)) {
+    if (const simd::DequantFn kernel = set->dequant(type, to)) {
+      kernel(src, blocks, dst);
+      return;
+    }
+  }
+  dequant_reference(type, src, blocks, to, dst);
+}
 
 void dequant_f32(DType type, const std::byte* src, size_t blocks, float* dst) {
-  find_kernel(type)(src, blocks, dst);
+  dequant_with(active_isa(), type, src, blocks, DType::F32, reinterpret_cast<std::byte*>(dst));
 }
 
 }  // namespace amn::kernels

@@ -3,6 +3,7 @@
 // and the non-linear 4-bit IQ4_NL, IQ4_XS.
 #include "kernels/gguf/blocks.hpp"
 #include "kernels/gguf/kernels.hpp"
+#include "kernels/gguf/scales.hpp"
 #include "kernels/gguf/tables.hpp"
 
 namespace amn::kernels::gguf {
@@ -13,19 +14,15 @@ constexpr size_t kSubElems = 32;  // IQ sub-block (one scale) size
 constexpr size_t kSubBlocks = kSuperBlockElems / kSubElems;
 constexpr size_t kGroupElems = 8;  // elements per 8-wide grid entry or sign byte
 
-/// ±1 for sign bit `elem` of a sign byte (ggml multiplies by it, so NaN signs follow ggml).
-float sign_of(uint8_t signs, size_t elem) { return (signs >> elem) & 1u ? -1.0f : 1.0f; }
+/// `value` negated when sign bit `elem` of a sign byte is set. ggml multiplies by ±1.0f, which
+/// compilers fold into this negation (GCC does); the two differ only for a NaN, whose sign the
+/// negation flips.
+float apply_sign(float value, uint8_t signs, size_t elem) { return (signs >> elem) & 1u ? -value : value; }
 
-/// The 4-bit IQ2 sub-block scale s gives (s + ½) · ¼ · d.
-float iq2_scale(float scale, unsigned scale_code) {
-  constexpr float kQuarter = 0.25f;
-  return scale * (0.5f + static_cast<float>(scale_code)) * kQuarter;
-}
-
-/// Writes 8 elements from an 8-value grid entry with signs: out[j] = scale · grid[j] · ±1.
+/// Writes 8 elements from an 8-value grid entry with signs: out[j] = ±(scale · grid[j]).
 void write_signed_group(uint64_t grid_entry, uint8_t signs, float scale, float* out) {
   for (size_t elem = 0; elem < kGroupElems; ++elem) {
-    out[elem] = scale * static_cast<float>(grid_byte(grid_entry, elem)) * sign_of(signs, elem);
+    out[elem] = apply_sign(scale * static_cast<float>(grid_byte(grid_entry, elem)), signs, elem);
   }
 }
 
@@ -36,9 +33,6 @@ void write_shifted_group(uint64_t grid_entry, float shift, float scale, float* o
     out[elem] = scale * (static_cast<float>(grid_value) + shift);
   }
 }
-
-/// IQ1_S / IQ1_M shift magnitude (ggml IQ1S_DELTA, IQ1M_DELTA).
-constexpr float kIq1Shift = 0.125f;
 
 }  // namespace
 
@@ -109,22 +103,21 @@ void dequant_iq2_s_ref(const std::byte* src, size_t blocks, float* dst) {
 void dequant_iq3_xxs_ref(const std::byte* src, size_t blocks, float* dst) {
   constexpr size_t kIndexBytes = BlockIq3Xxs::kElems / 4;  // one index per 4 elements
   constexpr size_t kHalfGroup = kGroupElems / 2;
-  constexpr float kHalf = 0.5f;
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto block = load_block<BlockIq3Xxs>(src, block_idx);
     float* out = dst + block_idx * BlockIq3Xxs::kElems;
     const float scale = block.d.to_f32();
     for (size_t sub = 0; sub < kSubBlocks; ++sub) {
       const uint32_t signs_and_scale = load_le32(block.qs + kIndexBytes + 4 * sub);
-      const float sub_scale = scale * (0.5f + static_cast<float>(signs_and_scale >> 28)) * kHalf;
+      const float sub_scale = iq3xxs_scale(scale, signs_and_scale >> 28);
       for (size_t group = 0; group < kSubElems / kGroupElems; ++group) {
         const uint8_t signs = kSignsIq2xs[(signs_and_scale >> (7 * group)) & 127];
         const uint8_t* indices = block.qs + sub * kGroupElems + 2 * group;
         for (size_t elem = 0; elem < kHalfGroup; ++elem) {
           const auto first = static_cast<float>(grid_byte(kIq3xxsGrid[indices[0]], elem));
           const auto second = static_cast<float>(grid_byte(kIq3xxsGrid[indices[1]], elem));
-          out[elem] = sub_scale * first * sign_of(signs, elem);
-          out[elem + kHalfGroup] = sub_scale * second * sign_of(signs, elem + kHalfGroup);
+          out[elem] = apply_sign(sub_scale * first, signs, elem);
+          out[elem + kHalfGroup] = apply_sign(sub_scale * second, signs, elem + kHalfGroup);
         }
         out += kGroupElems;
       }
@@ -152,8 +145,8 @@ void dequant_iq3_s_ref(const std::byte* src, size_t blocks, float* dst) {
         for (size_t elem = 0; elem < kHalfGroup; ++elem) {
           const auto first_value = static_cast<float>(grid_byte(first, elem));
           const auto second_value = static_cast<float>(grid_byte(second, elem));
-          out[elem] = sub_scale * first_value * sign_of(signs, elem);
-          out[elem + kHalfGroup] = sub_scale * second_value * sign_of(signs, elem + kHalfGroup);
+          out[elem] = apply_sign(sub_scale * first_value, signs, elem);
+          out[elem + kHalfGroup] = apply_sign(sub_scale * second_value, signs, elem + kHalfGroup);
         }
         out += kGroupElems;
       }

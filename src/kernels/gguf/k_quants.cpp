@@ -2,6 +2,7 @@
 // themselves quantised: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, and the float-scaled Q8_K.
 #include "kernels/gguf/blocks.hpp"
 #include "kernels/gguf/kernels.hpp"
+#include "kernels/gguf/scales.hpp"
 
 namespace amn::kernels::gguf {
 namespace {
@@ -12,32 +13,6 @@ constexpr uint8_t kLowNibble = 0x0f;
 /// byte e % 32 at bit 2 · (e / 32).
 constexpr size_t kHalfElems = 128;
 constexpr size_t kHalfBytes = 32;
-
-/// A 6-bit scale and min of Q4_K/Q5_K sub-block `sub` (0..7) from the 12 packed bytes: bytes
-/// 0..3 hold scales 0..3, bytes 4..7 mins 0..3 (low 6 bits each); bytes 8..11 hold the low
-/// nibbles of scale (low) and min (high) 4..7, whose top 2 bits are the top bits of bytes 0..7.
-struct ScaleMin {
-  uint8_t scale;
-  uint8_t min;
-};
-ScaleMin k4_scale_min(const uint8_t* packed, size_t sub) {
-  constexpr uint8_t kSixBits = 0x3f;
-  if (sub < 4) {
-    return {static_cast<uint8_t>(packed[sub] & kSixBits), static_cast<uint8_t>(packed[sub + 4] & kSixBits)};
-  }
-  return {static_cast<uint8_t>((packed[sub + 4] & kLowNibble) | ((packed[sub - 4] >> 6) << 4)),
-          static_cast<uint8_t>((packed[sub + 4] >> 4) | ((packed[sub] >> 6) << 4))};
-}
-
-/// The 6-bit scale of Q3_K sub-block `sub` (0..15), stored with bias 32: the low 4 bits are
-/// the low (sub < 8) or high nibble of byte sub % 8; the top 2 bits are field sub / 4 of
-/// byte 8 + sub % 4.
-int q3_scale(const uint8_t* packed, size_t sub) {
-  constexpr int kBias = 32;
-  const int low = sub < 8 ? packed[sub] & kLowNibble : packed[sub - 8] >> 4;
-  const int high = (packed[8 + sub % 4] >> (2 * (sub / 4))) & 3;
-  return (low | (high << 4)) - kBias;
-}
 
 }  // namespace
 

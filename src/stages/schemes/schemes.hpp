@@ -17,7 +17,7 @@
 namespace amn::stages {
 
 /// Produces rows of one dequantised output tensor as f32. A row is the output's shape[1..]
-/// elements (the whole tensor for rank ≤ 1). Implementations read their inputs through `data`
+/// elements (one element for rank ≤ 1). Implementations read their inputs through `data`
 /// (thread-safe) and call the pure kernels in src/kernels/; they must be callable concurrently.
 class RowSource {
  public:

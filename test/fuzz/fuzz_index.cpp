@@ -1,0 +1,10 @@
+// libFuzzer target: the `model.safetensors.index.json` reader (weight_map, shard names).
+#include "formats/formats.hpp"
+#include "fuzz_common.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static amn::fuzz::MemFile file;
+  const std::string& path = file.hold(data, size);
+  amn::fuzz::refusals_allowed([&] { (void)amn::formats::read_safetensors_index_map(path, amn::fuzz::limits()); });
+  return 0;
+}
