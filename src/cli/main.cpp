@@ -3,13 +3,14 @@
 #include <rapidjson/ostreamwrapper.h>
 #include <rapidjson/writer.h>
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -115,11 +116,15 @@ int run_report(const Options& options, bool per_tensor) {
   return 0;
 }
 
-/// Peak resident set size of this process in bytes.
+/// Peak resident set size of this process in bytes: VmHWM, which (unlike getrusage's
+/// ru_maxrss) does not carry over the peak of the process that exec'd amn.
 uint64_t peak_rss_bytes() {
-  struct rusage usage {};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+  }
+  return 0;
 }
 
 /// Prints progress on stderr until stopped: a refreshed line on a TTY, an occasional full line

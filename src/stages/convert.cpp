@@ -57,13 +57,13 @@ PlannedTensor plan_tensor(const Catalog& catalog, size_t tensor_idx, const Conve
 
 }  // namespace
 
-Plan make_plan(const Catalog& catalog, const ConvertOptions& options) {
+Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits) {
   Plan plan;
   // remember, or convert to a float --dtype: multi-tensor schemes replace their companions by
   // one dequantised tensor each, placed where its anchor tensor was (a plain cast of FP8 codes
   // without their scales would be wrong).
   SchemeMatch match;
-  if (options.dequantize || options.dtype) match = recognise_schemes(make_scheme_context(catalog));
+  if (options.dequantize || options.dtype) match = recognise_schemes(make_scheme_context(catalog, limits));
   plan.scheme = match.scheme;
   std::vector<bool> consumed(catalog.tensors.size(), false);
   for (size_t tensor_idx : match.consumed) consumed[tensor_idx] = true;
@@ -224,7 +224,7 @@ std::vector<FilePlan> plan_files(const Catalog& catalog, Plan& plan, const Conve
 
 ConvertResult convert(const Catalog& catalog, const std::string& output, const ConvertOptions& options,
                       const Limits& limits) {
-  stages::Plan plan = stages::make_plan(catalog, options);
+  stages::Plan plan = stages::make_plan(catalog, options, limits);
   auto names = stages::output_names(output, options.target);
   std::vector<stages::FilePlan> files = stages::plan_files(catalog, plan, options, names);
   bool with_index = files.size() > 1 && options.target == Target::Safetensors;
@@ -243,7 +243,9 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
     index_text = stages::index_json(files, plan, tensor_bytes);
     result.bytes_written += index_text.size();
   }
-  stages::EngineConfig config = stages::configure(plan, options);
+  uint64_t largest_file = 0;
+  for (const auto& file : files) largest_file = std::max(largest_file, file.layout.file_size);
+  stages::EngineConfig config = stages::configure(plan, options, largest_file);
   result.threads = config.threads;
   result.memory_budget = config.memory_budget;
   result.chunk_bytes = config.window;

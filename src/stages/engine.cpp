@@ -254,7 +254,7 @@ class Filler {
 
 }  // namespace
 
-EngineConfig configure(const Plan& plan, const ConvertOptions& options) {
+EngineConfig configure(const Plan& plan, const ConvertOptions& options, uint64_t largest_file) {
   EngineConfig config;
   config.threads = options.threads ? options.threads : default_threads();
   config.memory_budget = effective_budget(options.memory_budget);
@@ -271,7 +271,8 @@ EngineConfig configure(const Plan& plan, const ConvertOptions& options) {
     double per_window = static_cast<double>(config.buffers) + config.threads * ratio;
     auto window = static_cast<uint64_t>(static_cast<double>(for_buffers) / per_window);
     window = std::clamp(window, kMinWindow, kMaxWindow);
-    config.window = window / kDirectAlign * kDirectAlign;
+    uint64_t needed = (std::max<uint64_t>(largest_file, 1) + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+    config.window = std::min(window / kDirectAlign * kDirectAlign, needed);
   }
   const char* forced = std::getenv("AMN_IO");
   bool buffered = forced && std::strstr(forced, "buffered");

@@ -37,6 +37,6 @@ struct Plan {
 };
 
 /// Chooses each tensor's output dtype and transform; refuses what the target cannot hold.
-[[nodiscard]] Plan make_plan(const Catalog& catalog, const ConvertOptions& options);
+[[nodiscard]] Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits);
 
 }  // namespace amn::stages

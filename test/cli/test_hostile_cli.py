@@ -115,6 +115,16 @@ def test_max_ratio_refuses_a_highly_compressed_member(tmp_path):
     assert str(model) in proc.stderr and "compression ratio" in proc.stderr and "cap of 2" in proc.stderr
 
 
+def test_deflated_member_larger_than_the_memory_budget_is_refused(tmp_path):
+    np = pytest.importorskip("numpy")
+    model = tmp_path / "big.npz"
+    np.savez_compressed(model, values=np.random.default_rng(1).integers(0, 4, size=8 << 20, dtype=np.uint8))
+    out = tmp_path / "o.safetensors"
+    proc = run("convert", model, "-o", out, "--memory-budget", "2MiB", check=1)
+    assert "exceed the allocation cap of 2097152" in proc.stderr and not out.exists()
+    run("convert", model, "-o", out, "-q", check=0)
+
+
 # ---- outputs through symlinks --------------------------------------------------------------------
 # An output name that is a symlink is an existing file: refused without --force. With --force the
 # link itself is replaced by the new file (rename over the directory entry); the file it points

@@ -166,10 +166,7 @@ class BnbFinder {
     fail_unsupported(context_.file_of(tensor_idx), "tensor '" + name(tensor_idx) + "': " + what);
   }
 
-  io::TensorData& data() {
-    if (!data_) data_ = std::make_unique<io::TensorData>(context_.catalog, Limits{});
-    return *data_;
-  }
+  io::TensorData& data() { return context_.data(); }
 
   /// The companion `base + suffix`; a parse error naming `owner` when it is missing.
   size_t companion(size_t owner, const std::string& companion_name) const {
@@ -406,7 +403,6 @@ class BnbFinder {
   }
 
   const SchemeContext& context_;
-  std::unique_ptr<io::TensorData> data_;
   SchemeMatch match_;
   std::set<size_t> claimed_;
   std::set<std::string> kinds_;

@@ -292,7 +292,7 @@ std::optional<SchemeMatch> recognise_compressed_tensors(const SchemeContext& con
   if (packed.empty()) return std::nullopt;
 
   const std::vector<GroupArgs> groups = config_groups(context);
-  io::TensorData data(catalog, Limits{});
+  io::TensorData& data = context.data();
   SchemeMatch match;
   std::set<unsigned> widths;
   for (size_t packed_idx : packed) {

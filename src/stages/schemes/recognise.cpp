@@ -28,8 +28,8 @@ std::string read_config(const std::filesystem::path& dir, const char* name, std:
 
 }  // namespace
 
-SchemeContext make_scheme_context(const Catalog& catalog) {
-  SchemeContext context{catalog, {}, "", "", "", ""};
+SchemeContext make_scheme_context(const Catalog& catalog, const Limits& limits) {
+  SchemeContext context{catalog, limits, {}, "", "", "", "", nullptr};
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
     context.by_name.emplace(catalog.tensors[tensor_idx].name, tensor_idx);
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "amn/catalog.hpp"
+#include "amn/limits.hpp"
 #include "io/tensor_data.hpp"
 
 namespace amn::stages {
@@ -42,10 +43,12 @@ struct SchemeMatch {
   std::vector<size_t> consumed;       ///< input tensors that leave the output (anchors included)
 };
 
-/// What recognisers see: the catalog, tensor lookup by name, and the JSON text of config.json
-/// and quantize_config.json found beside the (first) input file ("" when absent).
+/// What recognisers see: the catalog, tensor lookup by name, a reader for the small companion
+/// tensors they must look inside (quant states, shapes), and the JSON text of config.json and
+/// quantize_config.json found beside the (first) input file ("" when absent).
 struct SchemeContext {
   const Catalog& catalog;
+  Limits limits;
   std::map<std::string, size_t> by_name;
   std::string config_json;
   std::string quantize_config_json;
@@ -56,15 +59,23 @@ struct SchemeContext {
   [[nodiscard]] const std::string& file_of(size_t tensor_idx) const {
     return catalog.files[catalog.storages[catalog.tensors[tensor_idx].storage].file_index];
   }
+  /// The reader for companion tensors, opened on first use.
+  [[nodiscard]] io::TensorData& data() const {
+    if (!reader_) reader_ = std::make_shared<io::TensorData>(catalog, limits);
+    return *reader_;
+  }
   /// Index of the tensor named `name`, if present.
   [[nodiscard]] std::optional<size_t> find(const std::string& name) const {
     auto it = by_name.find(name);
     return it == by_name.end() ? std::nullopt : std::optional<size_t>(it->second);
   }
+
+  mutable std::shared_ptr<io::TensorData> reader_;
 };
 
-/// Builds the context for `catalog` (reads config.json / quantize_config.json beside the input).
-[[nodiscard]] SchemeContext make_scheme_context(const Catalog& catalog);
+/// Builds the context for `catalog` (reads config.json / quantize_config.json beside the input;
+/// its reader enforces `limits`).
+[[nodiscard]] SchemeContext make_scheme_context(const Catalog& catalog, const Limits& limits = {});
 
 /// A recogniser: nullopt when its scheme is absent; throws amn::Error (Unsupported or Parse,
 /// naming file and tensors) when the scheme is present but cannot be dequantised correctly.
