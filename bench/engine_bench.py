@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end benchmark of the streaming engine (`amn remember`), side by side in one run with
-the disk's O_DIRECT write bandwidth (dd), `cp` of the same output, the pwrite path, and the
-peer anamnesis (`cargo install anamnesis --features cli,gguf`).
+the disk's O_DIRECT write bandwidth (fio with 8 writes in flight, and dd with one), `cp` of the
+same output, the pwrite path, and the peer anamnesis (`cargo install anamnesis --features cli,gguf`).
 
 Inputs are generated GGUF Q8_0 models (valid blocks: f16 scale + 32 int8) of the given sizes;
 each is remembered to BF16 safetensors. Page cache is dropped before every timed run (root).
@@ -91,44 +91,54 @@ def main():
         out = os.path.join(args.dir, "out.safetensors")
         data_bytes = write_gguf_q8_0(source, int(size * GiB))
         row = {"input_gib": size, "input_bytes": os.path.getsize(source)}
-        for label, env in (("amn", None), ("amn_pwrite", dict(os.environ, AMN_IO="pwrite"))):
-            seconds, rss, stdout = timed([args.amn, "remember", source, "-o", out, "--force", "--json"], env)
+        for label, env in (("amn_pwrite", dict(os.environ, AMN_IO="pwrite")), ("amn", None)):
+            if os.path.exists(out):
+                os.remove(out)  # never hold two outputs at once: disks here hold ~80 GB
+            seconds, rss, stdout = timed([args.amn, "remember", source, "-o", out, "--json"], env)
             summary = json.loads(stdout)
             row[label] = {"s": seconds, "rss": rss, "io": summary["io"], "budget": summary["memory_budget"]}
         out_bytes = os.path.getsize(out)
         row["output_bytes"] = out_bytes
+        run_peer = size <= args.peer_max and args.anamnesis and os.path.exists(args.anamnesis)
+        if not run_peer:
+            os.remove(source)  # room for the copy: disks here hold ~80 GB
+        seconds, _, _ = timed(["sh", "-c", f"cp {out} {out}.copy && sync {out}.copy"])
+        row["cp"] = {"s": seconds}
+        os.remove(f"{out}.copy")
+        os.remove(out)
         # The disk's O_DIRECT write bandwidth for the same number of bytes.
         seconds, _, _ = timed(["dd", "if=/dev/zero", f"of={args.dir}/dd.bin", "bs=4M", f"count={out_bytes // (4 << 20)}",
                                "oflag=direct", "conv=fsync", "status=none"])
         row["dd_direct"] = {"s": seconds}
         os.remove(f"{args.dir}/dd.bin")
-        seconds, _, _ = timed(["sh", "-c", f"cp {out} {out}.copy && sync {out}.copy"])
-        row["cp"] = {"s": seconds}
-        os.remove(f"{out}.copy")
-        os.remove(out)
-        if size <= args.peer_max and args.anamnesis and os.path.exists(args.anamnesis):
+        # The same with a queue of writes in flight, as amn keeps them (fio, io_uring, depth 8).
+        seconds, _, _ = timed(["fio", "--name=w", f"--filename={args.dir}/fio.bin", "--rw=write", "--bs=4M",
+                               f"--size={out_bytes // (4 << 20) * (4 << 20)}", "--direct=1", "--ioengine=io_uring",
+                               "--iodepth=8", "--end_fsync=1", "--output-format=terse"])
+        row["fio_direct"] = {"s": seconds}
+        os.remove(f"{args.dir}/fio.bin")
+        if run_peer:
             peer_out = os.path.join(args.dir, "peer.safetensors")
             seconds, rss, _ = timed([args.anamnesis, "remember", source, "-o", peer_out, "--force", "--threads", "2"])
             row["anamnesis"] = {"s": seconds, "rss": rss}
             os.remove(peer_out)
-        os.remove(source)
+            os.remove(source)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
 
     mb = lambda b: f"{b / 1e6:,.0f}"
-    print("| input | output | amn s (GB/s) | amn peak RSS | pwrite s | dd O_DIRECT s (GB/s) | amn / dd | cp of output s | anamnesis s | anamnesis peak RSS |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| input | output | amn s (GB/s) | amn peak RSS | amn pwrite s | fio O_DIRECT s (GB/s) | amn / fio | dd O_DIRECT s | cp of output s | anamnesis s | anamnesis peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         amn = row["amn"]
         rate = row["output_bytes"] / amn["s"] / 1e9
-        dd_rate = row["output_bytes"] / row["dd_direct"]["s"] / 1e9
+        fio_rate = row["output_bytes"] / row["fio_direct"]["s"] / 1e9
         peer = row.get("anamnesis")
         peer_s = f"{peer['s']:.2f}" if peer else "not run"
         peer_rss = mb(peer["rss"]) + " MB" if peer else "-"
         print(f"| {mb(row['input_bytes'])} MB | {mb(row['output_bytes'])} MB | {amn['s']:.2f} ({rate:.2f}) | "
-              f"{mb(amn['rss'])} MB | {row['amn_pwrite']['s']:.2f} | {row['dd_direct']['s']:.2f} ({dd_rate:.2f}) | "
-              f"{dd_rate and rate / dd_rate:.0%} | {row['cp']['s']:.2f} | "
-              f"{peer_s} | {peer_rss} |")
+              f"{mb(amn['rss'])} MB | {row['amn_pwrite']['s']:.2f} | {row['fio_direct']['s']:.2f} ({fio_rate:.2f}) | "
+              f"{rate / fio_rate:.0%} | {row['dd_direct']['s']:.2f} | {row['cp']['s']:.2f} | {peer_s} | {peer_rss} |")
 
 
 if __name__ == "__main__":

@@ -154,7 +154,9 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
   bool Uint(unsigned number) { return integer(number); }
   bool Int64(int64_t number) { return number < 0 ? negative(number) : integer(static_cast<uint64_t>(number)); }
   bool Int(int number) { return Int64(number); }
-  bool Double(double /*number*/) { return non_integer("a fractional or out-of-range number"); }
+  bool Double(double /*number*/) {
+    return in_number_array() ? non_integer("a fractional or out-of-range number") : unexpected("a number");
+  }
   /// null and booleans: never valid anywhere in a safetensors header.
   bool Default() { return unexpected("null or a boolean"); }
 
@@ -211,7 +213,13 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
 
   bool wrong_offset_count() { return malformed(tensor_field("data_offsets") + "must hold exactly 2 integers"); }
 
-  bool negative(int64_t number) { return non_integer("the negative number " + std::to_string(number)); }
+  bool negative(int64_t number) {
+    return in_number_array() ? non_integer("the negative number " + std::to_string(number)) : unexpected("a number");
+  }
+
+  /// Inside shape or data_offsets, where only non-negative integers belong (elsewhere there may
+  /// be no tensor entry yet to name).
+  bool in_number_array() const { return state_ == State::ShapeDim || state_ == State::OffsetsItem; }
 
   bool integer(uint64_t number) {
     if (state_ == State::ShapeDim) {

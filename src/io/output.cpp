@@ -109,7 +109,11 @@ OutputFile::~OutputFile() {
 }
 
 void OutputFile::reserve(uint64_t size) {
-  if (::posix_fallocate(fd_, 0, static_cast<off_t>(size)) == 0) return;
+  // Reserve every block up front so a full disk fails here, before any data moves; only a
+  // filesystem without fallocate falls back to a sparse file.
+  int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+  if (rc == 0) return;
+  if (rc != EOPNOTSUPP && rc != EINVAL && rc != ENOSYS) fail_io(path_, "cannot reserve " + std::to_string(size) + " bytes", rc);
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) fail_io(path_, "cannot size the output", errno);
 }
 

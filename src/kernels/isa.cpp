@@ -17,6 +17,7 @@ constexpr std::array kIsaNames = {
     std::pair{Isa::Scalar, std::string_view("scalar")},
     std::pair{Isa::Avx2, std::string_view("avx2")},
     std::pair{Isa::Avx512, std::string_view("avx512")},
+    std::pair{Isa::Avx512Bf16, std::string_view("avx512bf16")},
 };
 
 #if defined(__x86_64__)
@@ -40,6 +41,8 @@ bool cpu_has(Isa isa) {
     case Isa::Avx512:
       return cpu_has(Isa::Avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    case Isa::Avx512Bf16:
+      return cpu_has(Isa::Avx512) && __builtin_cpu_supports("avx512bf16");
   }
   return false;
 #else

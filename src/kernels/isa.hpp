@@ -11,15 +11,16 @@ namespace amn::kernels {
 
 /// Kernel implementation levels, lowest first.
 enum class Isa : uint8_t {
-  Scalar,  ///< the baseline of the build (x86-64: SSE2), auto-vectorised where the compiler can
-  Avx2,    ///< AVX2 + FMA + F16C + BMI2 (x86-64-v3)
-  Avx512,  ///< AVX-512 F/BW/VL/DQ (x86-64-v4)
+  Scalar,      ///< the scalar reference kernels (the definition), for any CPU
+  Avx2,        ///< AVX2 + FMA + F16C + BMI2 (x86-64-v3)
+  Avx512,      ///< AVX-512 F/BW/VL/DQ (x86-64-v4)
+  Avx512Bf16,  ///< AVX-512 + AVX512_BF16 (Zen 4, Sapphire Rapids): bf16 narrowing in one instruction
 };
 
-/// The environment variable that forces an implementation: scalar, avx2 or avx512.
+/// The environment variable that forces an implementation: scalar, avx2, avx512 or avx512bf16.
 inline constexpr const char* kForceIsaVariable = "AMN_FORCE_ISA";
 
-/// Lower-case name of `isa` ("scalar", "avx2", "avx512").
+/// Lower-case name of `isa` ("scalar", "avx2", "avx512", "avx512bf16").
 [[nodiscard]] std::string_view isa_name(Isa isa);
 /// The level spelled `name`, if any.
 [[nodiscard]] std::optional<Isa> isa_from_name(std::string_view name);

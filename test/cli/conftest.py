@@ -8,6 +8,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "test" / "fixtures"
 AMN = os.environ.get("AMN_BIN", str(ROOT / "build" / "src" / "cli" / "amn"))
+# Set by `scripts/test.sh --sanitize`: amn is an ASan/UBSan build, slower and with a large RSS.
+SANITIZED = bool(os.environ.get("AMN_SANITIZE"))
 
 
 def run(*args, check=None):

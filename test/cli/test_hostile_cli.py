@@ -12,14 +12,13 @@ import subprocess
 
 import pytest
 
-from conftest import AMN, FIXTURES, ROOT, run
+from conftest import AMN, FIXTURES, ROOT, SANITIZED, run
 
 HOSTILE = ROOT / "test" / "hostile"
 SAMPLE = ROOT / "samples" / "tiny-llama.gguf"
 SOURCE = FIXTURES / "convert" / "source.safetensors"
-# Under ASan/UBSan (scripts/test.sh --sanitize) the address space is the sanitizer's shadow and
-# everything runs slower: the memory bound is ASan's own (hard_rss_limit_mb), the time bound wider.
-SANITIZED = bool(os.environ.get("AMN_SANITIZE"))
+# Under ASan/UBSan the address space is the sanitizer's shadow and everything runs slower: the
+# memory bound is then ASan's own (hard_rss_limit_mb), the time bound wider.
 SECONDS = 60 if SANITIZED else 10
 ADDRESS_SPACE = 1 << 30
 

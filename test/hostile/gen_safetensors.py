@@ -83,6 +83,14 @@ CASES = [
     ("11-metadata-nested.safetensors", json_file({"__metadata__": {"cfg": {"a": "b"}}}), "parse", "__metadata__: value of 'cfg' must be a string"),
     ("11-metadata-null.safetensors", json_file({"__metadata__": {"x": None}}), "parse", "__metadata__: value of 'x' must be a string"),
     ("11-metadata-not-object.safetensors", json_file({"__metadata__": "pt"}), "parse", "__metadata__: must be an object"),
+    # Found by fuzz_safetensors: a negative or fractional number where no tensor entry exists yet
+    # made the message name tensors.back() of an empty list (a crash).
+    ("11-metadata-negative.safetensors", json_file({"__metadata__": -1}), "parse", "__metadata__: must be an object, found a number"),
+    ("11-metadata-fraction.safetensors", json_file({"__metadata__": 1.5}), "parse", "__metadata__: must be an object, found a number"),
+    ("11-metadata-value-negative.safetensors", json_file({"__metadata__": {"k": -1}}), "parse",
+     "__metadata__: value of 'k' must be a string, found a number"),
+    ("11-tensor-negative.safetensors", json_file({"a": -5}), "parse", "tensor 'a': must be an object, found a number"),
+    ("11-tensor-fraction.safetensors", json_file({"b": 2.5}), "parse", "tensor 'b': must be an object, found a number"),
     ("11-negative-dim.safetensors", one({**F32_16, "shape": [-2, -2]}), "parse", "tensor 'a': shape: must hold non-negative integers"),
     ("11-fractional-dim.safetensors", one({**F32_16, "shape": [2.5, 2]}), "parse", "tensor 'a': shape: must hold non-negative integers"),
     ("11-float-dim.safetensors", header_file('{"a":{"dtype":"F32","shape":[2.0,2],"data_offsets":[0,16]}}', bytes(16)), "parse",

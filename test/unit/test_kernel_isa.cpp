@@ -65,7 +65,7 @@ TEST_CASE("ISA levels: names, support, selection") {
   const auto supported = amn::kernels::supported_isas();
   REQUIRE(!supported.empty());
   CHECK(supported.front() == Isa::Scalar);
-  for (const Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+  for (const Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16}) {
     CAPTURE(amn::kernels::isa_name(isa));
     CHECK(amn::kernels::isa_from_name(amn::kernels::isa_name(isa)) == isa);
     if (amn::kernels::isa_supported(isa)) {

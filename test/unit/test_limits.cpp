@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 
 #include "amn/amn.hpp"
 #include "formats/formats.hpp"
@@ -46,12 +47,24 @@ uint64_t charged_for(const std::string& path) {
 
 // ---- pickle assembly (Lib/pickletools.py opcodes) ----------------------------------------------
 
-std::string u32(uint32_t value) { return std::string(reinterpret_cast<const char*>(&value), sizeof(value)); }
-std::string unicode(const std::string& text) { return "X" + u32(static_cast<uint32_t>(text.size())) + text; }
-std::string global(const std::string& module, const std::string& name) { return "c" + module + "\n" + name + "\n"; }
-std::string binint(int32_t value) { return "J" + u32(static_cast<uint32_t>(value)); }
-std::string put(uint32_t slot) { return "r" + u32(slot); }
-std::string get(uint32_t slot) { return "j" + u32(slot); }
+/// `opcode` followed by a little-endian u32 operand (appended, not concatenated: GCC 12 warns
+/// falsely on `"J" + std::string`).
+std::string with_u32(char opcode, uint32_t value) {
+  std::string out(1, opcode);
+  out.append(reinterpret_cast<const char*>(&value), sizeof(value));
+  return out;
+}
+/// The parts, concatenated.
+std::string cat(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (std::string_view part : parts) out += part;
+  return out;
+}
+std::string unicode(const std::string& text) { return with_u32('X', static_cast<uint32_t>(text.size())).append(text); }
+std::string global(const std::string& module, const std::string& name) { return cat({"c", module, "\n", name, "\n"}); }
+std::string binint(int32_t value) { return with_u32('J', static_cast<uint32_t>(value)); }
+std::string put(uint32_t slot) { return with_u32('r', slot); }
+std::string get(uint32_t slot) { return with_u32('j', slot); }
 const std::string kProto2 = "\x80\x02";
 
 /// A torch archive holding `pickle` as archive/data.pkl and 16 bytes as storage "0", written to
@@ -130,7 +143,7 @@ TEST_CASE("charges outside an open check nothing; nested budgets share the outer
 TEST_CASE("the pickle VM charges its object table, stacks and memo") {
   amn::Limits tight;
   tight.max_alloc = 1 << 20;
-  std::string appended = kProto2 + "](";
+  std::string appended = cat({kProto2, "]("});
   for (int list_idx = 0; list_idx < 100'000; ++list_idx) appended += "]";
   appended += "e.";  // a list of 100k empty lists: about 10 MB of objects
   auto appended_bytes = std::as_bytes(std::span(appended.data(), appended.size()));
@@ -151,9 +164,9 @@ TEST_CASE("a list shared by many entries and filled afterwards is scanned once")
   // scan L once per entry.
   constexpr int kEntries = 200'000;
   constexpr int kItems = 1'000'000;
-  std::string pickle = kProto2 + "]" + put(0) + "0}(";
-  for (int entry = 0; entry < kEntries; ++entry) pickle += unicode(std::to_string(entry)) + get(0);
-  pickle += "u" + get(0) + "(" + std::string(kItems, 'N') + "e0.";
+  std::string pickle = cat({kProto2, "]", put(0), "0}("});
+  for (int entry = 0; entry < kEntries; ++entry) pickle += cat({unicode(std::to_string(entry)), get(0)});
+  pickle += cat({"u", get(0), "(", std::string(kItems, 'N'), "e0."});
   fs::path path = write_archive("amn-shared-list.pth", pickle);
   amn::Catalog catalog;
   CHECK(seconds_to_open(path, catalog) < kLinearSeconds);
@@ -167,16 +180,14 @@ TEST_CASE("a metadata dict shared by many tensors and filled afterwards is check
   // million False: False pairs: the walk used to check it once per tensor.
   constexpr int kTensors = 100'000;
   constexpr int kPairs = 1'000'000;
-  const std::string pid = "(" + unicode("storage") + global("torch", "FloatStorage") + unicode("0") + unicode("cpu") +
-                          binint(4) + "tQ";
-  std::string pickle = kProto2 + "}" + put(0) + "0" + pid + put(1) + "0" +
-                       global("torch._utils", "_rebuild_tensor_v2") + put(2) + "0" + binint(4) + "\x85" + put(3) + "0" +
-                       binint(1) + "\x85" + put(4) + "0}(";
+  const std::string pid = cat({"(", unicode("storage"), global("torch", "FloatStorage"), unicode("0"), unicode("cpu"),
+                                binint(4), "tQ"});
+  std::string pickle = cat({kProto2, "}", put(0), "0", pid, put(1), "0", global("torch._utils", "_rebuild_tensor_v2"),
+                            put(2), "0", binint(4), "\x85", put(3), "0", binint(1), "\x85", put(4), "0}("});
   for (int tensor = 0; tensor < kTensors; ++tensor) {
-    pickle += unicode(std::to_string(tensor)) + get(2) + "(" + get(1) + binint(0) + get(3) + get(4) + "\x89N" + get(0) +
-              "tR";
+    pickle += cat({unicode(std::to_string(tensor)), get(2), "(", get(1), binint(0), get(3), get(4), "\x89N", get(0), "tR"});
   }
-  pickle += "u" + get(0) + "(";
+  pickle += cat({"u", get(0), "("});
   for (int pair = 0; pair < kPairs; ++pair) pickle += "\x89\x89";
   pickle += "u0.";
   fs::path path = write_archive("amn-shared-metadata.pth", pickle);
@@ -187,11 +198,11 @@ TEST_CASE("a metadata dict shared by many tensors and filled afterwards is check
 }
 
 TEST_CASE("a tensor reached twice (tied weights) is two tensors over one storage") {
-  const std::string pid = "(" + unicode("storage") + global("torch", "FloatStorage") + unicode("0") + unicode("cpu") +
-                          binint(4) + "tQ";
-  const std::string tensor = global("torch._utils", "_rebuild_tensor_v2") + "(" + pid + binint(0) + binint(4) + "\x85" +
-                             binint(1) + "\x85" + "\x89N" + "t" + "R";
-  const std::string pickle = kProto2 + "}(" + unicode("a") + tensor + put(0) + unicode("b") + get(0) + "u.";
+  const std::string pid = cat({"(", unicode("storage"), global("torch", "FloatStorage"), unicode("0"), unicode("cpu"),
+                                binint(4), "tQ"});
+  const std::string tensor = cat({global("torch._utils", "_rebuild_tensor_v2"), "(", pid, binint(0), binint(4), "\x85",
+                                  binint(1), "\x85", "\x89N", "tR"});
+  const std::string pickle = cat({kProto2, "}(", unicode("a"), tensor, put(0), unicode("b"), get(0), "u."});
   fs::path path = write_archive("amn-tied.pth", pickle);
   amn::Catalog catalog = amn::open_model(path.string());
   REQUIRE(catalog.tensors.size() == 2);

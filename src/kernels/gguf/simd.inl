@@ -1,5 +1,5 @@
 // GGUF dequantisation over 16-lane vectors, written once and compiled per ISA level (included
-// by simd/avx2.cpp and simd/avx512.cpp inside their target regions, after the vector
+// by the simd/avx*.cpp translation units inside their target regions, after the vector
 // operations). Each kernel evaluates its reference kernel's float expressions in the same order
 // (see blocks.hpp), so results are equal bit for bit; the output is narrowed in registers.
 // Layout comments name element e of a block; "vector k" covers elements 16k .. 16k + 15.
@@ -19,13 +19,18 @@ constexpr size_t kHalfBlockBytes = 32;  // Q2_K/Q3_K/Q6_K: bytes of a 128-elemen
 constexpr size_t kGroupElems = 8;       // IQ: elements per grid entry / sign byte
 constexpr size_t kGroupsPerSub = 32 / kGroupElems;
 
-/// Writes consecutive vectors as `Out` elements.
+/// Unrolls the fixed-count loop that follows, so that sub-block offsets and shifts become
+/// constants.
+#define AMN_UNROLL _Pragma("GCC unroll 16")
+
+/// Writes consecutive pairs of vectors (32 elements; every block holds a multiple of 32) as
+/// `Out` elements.
 template <class Out>
 struct Writer {
   std::byte* dst;
-  void put(F32x16 values) {
-    store(Out{}, dst, values);
-    dst += kLanes * Out::kBytes;
+  void put(F32x16 first, F32x16 second) {
+    store_pair(Out{}, dst, first, second);
+    dst += 2 * kLanes * Out::kBytes;
   }
 };
 
@@ -53,8 +58,8 @@ void q4_0(const std::byte* src, size_t blocks, std::byte* dst) {
     const auto& block = block_at<BlockQ4_0>(src, block_idx);
     const F32x16 scale = splat(scale_of(block.d));
     const U8x16 codes = load16(block.qs);
-    out.put(signed_values(sub_u8(low_nibbles(codes), zero_point)) * scale);
-    out.put(signed_values(sub_u8(high_nibbles(codes), zero_point)) * scale);
+    out.put(signed_values(sub_u8(low_nibbles(codes), zero_point)) * scale,
+            signed_values(sub_u8(high_nibbles(codes), zero_point)) * scale);
   }
 }
 
@@ -66,8 +71,7 @@ void q4_1(const std::byte* src, size_t blocks, std::byte* dst) {
     const F32x16 scale = splat(scale_of(block.d));
     const F32x16 offset = splat(scale_of(block.m));
     const U8x16 codes = load16(block.qs);
-    out.put(unsigned_values(low_nibbles(codes)) * scale + offset);
-    out.put(unsigned_values(high_nibbles(codes)) * scale + offset);
+    out.put(unsigned_values(low_nibbles(codes)) * scale + offset, unsigned_values(high_nibbles(codes)) * scale + offset);
   }
 }
 
@@ -75,7 +79,7 @@ void q4_1(const std::byte* src, size_t blocks, std::byte* dst) {
 inline U8x16 q5_codes(U8x16 nibbles, uint32_t high_bits, size_t vector) {
   constexpr uint8_t kBit4 = 0x10;
   const auto bits = static_cast<uint16_t>(high_bits >> (kLanes * vector));
-  return bit_or(nibbles, bit_and(bits_to_bytes(bits), splat_u8(kBit4)));
+  return bit_or(nibbles, keep_bytes(bits, splat_u8(kBit4)));
 }
 
 template <class Out>
@@ -87,8 +91,8 @@ void q5_0(const std::byte* src, size_t blocks, std::byte* dst) {
     const F32x16 scale = splat(scale_of(block.d));
     const uint32_t high_bits = load_le32(block.qh);
     const U8x16 codes = load16(block.qs);
-    out.put(signed_values(sub_u8(q5_codes(low_nibbles(codes), high_bits, 0), zero_point)) * scale);
-    out.put(signed_values(sub_u8(q5_codes(high_nibbles(codes), high_bits, 1), zero_point)) * scale);
+    out.put(signed_values(sub_u8(q5_codes(low_nibbles(codes), high_bits, 0), zero_point)) * scale,
+            signed_values(sub_u8(q5_codes(high_nibbles(codes), high_bits, 1), zero_point)) * scale);
   }
 }
 
@@ -101,8 +105,8 @@ void q5_1(const std::byte* src, size_t blocks, std::byte* dst) {
     const F32x16 offset = splat(scale_of(block.m));
     const uint32_t high_bits = load_le32(block.qh);
     const U8x16 codes = load16(block.qs);
-    out.put(unsigned_values(q5_codes(low_nibbles(codes), high_bits, 0)) * scale + offset);
-    out.put(unsigned_values(q5_codes(high_nibbles(codes), high_bits, 1)) * scale + offset);
+    out.put(unsigned_values(q5_codes(low_nibbles(codes), high_bits, 0)) * scale + offset,
+            unsigned_values(q5_codes(high_nibbles(codes), high_bits, 1)) * scale + offset);
   }
 }
 
@@ -114,9 +118,7 @@ void q8(const std::byte* src, size_t blocks, std::byte* dst) {
     const auto& block = block_at<Block>(src, block_idx);
     const F32x16 scale = splat(scale_of(block.d));
     const auto* codes = reinterpret_cast<const uint8_t*>(block.qs);
-    for (size_t vector = 0; vector < kVectorsPerBlock32; ++vector) {
-      out.put(signed_values(load16(codes + kLanes * vector)) * scale);
-    }
+    out.put(signed_values(load16(codes)) * scale, signed_values(load16(codes + kLanes)) * scale);
   }
 }
 
@@ -129,9 +131,11 @@ void q1_0(const std::byte* src, size_t blocks, std::byte* dst) {
     const float scale = scale_of(block.d);
     const F32x16 positive = splat(scale);
     const F32x16 negative = splat(-scale);
-    for (size_t vector = 0; vector < BlockQ1_0::kElems / kLanes; ++vector) {
-      const auto bits = static_cast<uint16_t>(block.qs[2 * vector] | (block.qs[2 * vector + 1] << 8));
-      out.put(select(bits, positive, negative));
+    AMN_UNROLL
+    for (size_t vector = 0; vector < BlockQ1_0::kElems / kLanes; vector += 2) {
+      uint16_t bits[2];
+      std::memcpy(bits, block.qs + 2 * vector, sizeof(bits));  // little-endian: byte 2k is lanes 0..7
+      out.put(select(bits[0], positive, negative), select(bits[1], positive, negative));
     }
   }
 }
@@ -151,11 +155,15 @@ void q2_0(const std::byte* src, size_t blocks, std::byte* dst) {
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ2_0>(src, block_idx);
     const F32x16 scale = splat(scale_of(block.d));
+    F32x16 values[BlockQ2_0::kElems / kLanes];
+    AMN_UNROLL
     for (size_t vector = 0; vector < BlockQ2_0::kElems / kLanes; ++vector) {
       const U8x16 bytes = shuffle(load4(block.qs + kBytesPerVector * vector), each_byte_4_times);
       const I32x16 codes = shift_right(widen_u8(bytes), shifts) & field_mask;
-      out.put(to_float(codes - zero_point) * scale);
+      values[vector] = to_float(codes - zero_point) * scale;
     }
+    out.put(values[0], values[1]);
+    out.put(values[2], values[3]);
   }
 }
 
@@ -168,8 +176,8 @@ void mxfp4(const std::byte* src, size_t blocks, std::byte* dst) {
     const auto& block = block_at<BlockMxfp4>(src, block_idx);
     const F32x16 scale = splat(e8m0_half_to_f32(block.e));
     const U8x16 codes = load16(block.qs);
-    out.put(signed_values(lookup16(kValuesFp4.data(), low_nibbles(codes))) * scale);
-    out.put(signed_values(lookup16(kValuesFp4.data(), high_nibbles(codes))) * scale);
+    out.put(signed_values(lookup16(kValuesFp4.data(), low_nibbles(codes))) * scale,
+            signed_values(lookup16(kValuesFp4.data(), high_nibbles(codes))) * scale);
   }
 }
 
@@ -181,11 +189,15 @@ void nvfp4(const std::byte* src, size_t blocks, std::byte* dst) {
   Writer<Out> out{dst};
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockNvfp4>(src, block_idx);
+    F32x16 values[kSubBlocks];
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks; ++sub) {
       const U8x16 codes = load8(block.qs + sub * kSubBytes);
       const U8x16 nibbles = join_low_halves(low_nibbles(codes), high_nibbles(codes));
-      out.put(signed_values(lookup16(kValuesFp4.data(), nibbles)) * splat(ue4m3_half_to_f32(block.d[sub])));
+      values[sub] = signed_values(lookup16(kValuesFp4.data(), nibbles)) * splat(ue4m3_half_to_f32(block.d[sub]));
     }
+    out.put(values[0], values[1]);
+    out.put(values[2], values[3]);
   }
 }
 
@@ -204,21 +216,28 @@ template <class Out>
 void tq1_0(const std::byte* src, size_t blocks, std::byte* dst) {
   // qs: a 32-byte then a 16-byte group, each unpacked digit by digit; then qh: 4 bytes × 4 digits
   constexpr size_t kWideGroup = 32;
-  constexpr int32_t kPowersOf3[5] = {1, 3, 9, 27, 81};
+  constexpr size_t kDigits = 5;
+  constexpr int32_t kPowersOf3[kDigits] = {1, 3, 9, 27, 81};
   Writer<Out> out{dst};
   const I32x16 qh_multipliers = load_i32(kQhDigitMultipliers);
   const U8x16 qh_bytes_4_times = from_u32(0x03020100, 0x03020100, 0x03020100, 0x03020100);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockTq1_0>(src, block_idx);
     const F32x16 scale = splat(scale_of(block.d));
+    AMN_UNROLL
     for (const int32_t power : kPowersOf3) {
-      out.put(to_float(tq1_trits(load16(block.qs), splat_i32(power))) * scale);
-      out.put(to_float(tq1_trits(load16(block.qs + kLanes), splat_i32(power))) * scale);
+      out.put(to_float(tq1_trits(load16(block.qs), splat_i32(power))) * scale,
+              to_float(tq1_trits(load16(block.qs + kLanes), splat_i32(power))) * scale);
     }
-    for (const int32_t power : kPowersOf3) {
-      out.put(to_float(tq1_trits(load16(block.qs + kWideGroup), splat_i32(power))) * scale);
+    // the 16-byte group's 5 digits, then the qh vector
+    F32x16 values[kDigits + 1];
+    for (size_t digit = 0; digit < kDigits; ++digit) {
+      values[digit] = to_float(tq1_trits(load16(block.qs + kWideGroup), splat_i32(kPowersOf3[digit]))) * scale;
     }
-    out.put(to_float(tq1_trits(shuffle(load4(block.qh), qh_bytes_4_times), qh_multipliers)) * scale);
+    values[kDigits] = to_float(tq1_trits(shuffle(load4(block.qh), qh_bytes_4_times), qh_multipliers)) * scale;
+    out.put(values[0], values[1]);
+    out.put(values[2], values[3]);
+    out.put(values[4], values[5]);
   }
 }
 
@@ -232,12 +251,14 @@ void tq2_0(const std::byte* src, size_t blocks, std::byte* dst) {
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockTq2_0>(src, block_idx);
     const F32x16 scale = splat(scale_of(block.d));
+    AMN_UNROLL
     for (size_t group = 0; group < sizeof(block.qs); group += kGroupBytes) {
       const U8x16 first = load16(block.qs + group);
       const U8x16 second = load16(block.qs + group + kLanes);
+      AMN_UNROLL
       for (int field = 0; field < kFields; ++field) {
-        out.put(signed_values(sub_u8(bit_field(first, 2 * field, kTwoBits), zero_point)) * scale);
-        out.put(signed_values(sub_u8(bit_field(second, 2 * field, kTwoBits), zero_point)) * scale);
+        out.put(signed_values(sub_u8(bit_field(first, 2 * field, kTwoBits), zero_point)) * scale,
+                signed_values(sub_u8(bit_field(second, 2 * field, kTwoBits), zero_point)) * scale);
       }
     }
   }
@@ -259,11 +280,15 @@ void q2_k(const std::byte* src, size_t blocks, std::byte* dst) {
     const auto& block = block_at<BlockQ2_K>(src, block_idx);
     const float scale = scale_of(block.d);
     const float min_scale = scale_of(block.dmin);
+    F32x16 values[kSubBlocks16];
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks16; ++sub) {
       const float sub_scale = scale * static_cast<float>(block.scales[sub] & kNibble);
       const float sub_min = min_scale * static_cast<float>(block.scales[sub] >> 4);
-      out.put(splat(sub_scale) * unsigned_values(k2_codes(block.qs, sub)) - splat(sub_min));
+      values[sub] = splat(sub_scale) * unsigned_values(k2_codes(block.qs, sub)) - splat(sub_min);
     }
+    AMN_UNROLL
+    for (size_t sub = 0; sub < kSubBlocks16; sub += 2) out.put(values[sub], values[sub + 1]);
   }
 }
 
@@ -277,12 +302,16 @@ void q3_k(const std::byte* src, size_t blocks, std::byte* dst) {
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ3_K>(src, block_idx);
     const float scale = scale_of(block.d);
+    F32x16 values[kSubBlocks16];
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks16; ++sub) {
       const float sub_scale = scale * static_cast<float>(q3_scale(block.scales, sub));
       const U8x16 high = bit_field(load16(block.hmask + kHmaskHalf * (sub % 2)), static_cast<int>(sub / 2), kOneBit);
       const U8x16 codes = sub_u8(bit_or(k2_codes(block.qs, sub), shift_left_u8(high, 2)), four);
-      out.put(splat(sub_scale) * signed_values(codes));
+      values[sub] = splat(sub_scale) * signed_values(codes);
     }
+    AMN_UNROLL
+    for (size_t sub = 0; sub < kSubBlocks16; sub += 2) out.put(values[sub], values[sub + 1]);
   }
 }
 
@@ -300,13 +329,13 @@ void q4_k(const std::byte* src, size_t blocks, std::byte* dst) {
     const auto& block = block_at<BlockQ4_K>(src, block_idx);
     const float scale = scale_of(block.d);
     const float min_scale = scale_of(block.dmin);
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks32; ++sub) {
       const ScaleMin packed = k4_scale_min(block.scales, sub);
       const F32x16 sub_scale = splat(scale * static_cast<float>(packed.scale));
       const F32x16 sub_min = splat(min_scale * static_cast<float>(packed.min));
-      for (size_t vector = 0; vector < kVectorsPerBlock32; ++vector) {
-        out.put(sub_scale * unsigned_values(k4_nibbles(block.qs, sub, vector)) - sub_min);
-      }
+      out.put(sub_scale * unsigned_values(k4_nibbles(block.qs, sub, 0)) - sub_min,
+              sub_scale * unsigned_values(k4_nibbles(block.qs, sub, 1)) - sub_min);
     }
   }
 }
@@ -320,14 +349,18 @@ void q5_k(const std::byte* src, size_t blocks, std::byte* dst) {
     const float scale = scale_of(block.d);
     const float min_scale = scale_of(block.dmin);
     const U8x16 high_bits[kVectorsPerBlock32] = {load16(block.qh), load16(block.qh + kLanes)};
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks32; ++sub) {
       const ScaleMin packed = k4_scale_min(block.scales, sub);
       const F32x16 sub_scale = splat(scale * static_cast<float>(packed.scale));
       const F32x16 sub_min = splat(min_scale * static_cast<float>(packed.min));
+      F32x16 values[kVectorsPerBlock32];
+      AMN_UNROLL
       for (size_t vector = 0; vector < kVectorsPerBlock32; ++vector) {
         const U8x16 high = shift_left_u8(bit_field(high_bits[vector], static_cast<int>(sub), kOneBit), 4);
-        out.put(sub_scale * unsigned_values(bit_or(k4_nibbles(block.qs, sub, vector), high)) - sub_min);
+        values[vector] = sub_scale * unsigned_values(bit_or(k4_nibbles(block.qs, sub, vector), high)) - sub_min;
       }
+      out.put(values[0], values[1]);
     }
   }
 }
@@ -342,6 +375,8 @@ void q6_k(const std::byte* src, size_t blocks, std::byte* dst) {
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ6_K>(src, block_idx);
     const float scale = scale_of(block.d);
+    F32x16 values[kSubBlocks16];
+    AMN_UNROLL
     for (size_t vector = 0; vector < kSubBlocks16; ++vector) {
       const size_t half = vector / 8;
       const size_t quarter = vector % 8 / 2;
@@ -351,8 +386,10 @@ void q6_k(const std::byte* src, size_t blocks, std::byte* dst) {
       const U8x16 high = bit_field(load16(block.qh + kHalfBlockBytes * half + first_lane),
                                    static_cast<int>(2 * quarter), kTwoBits);
       const U8x16 codes = sub_u8(bit_or(low, shift_left_u8(high, 4)), bias);
-      out.put(splat(scale * static_cast<float>(block.scales[vector])) * signed_values(codes));
+      values[vector] = splat(scale * static_cast<float>(block.scales[vector])) * signed_values(codes);
     }
+    AMN_UNROLL
+    for (size_t vector = 0; vector < kSubBlocks16; vector += 2) out.put(values[vector], values[vector + 1]);
   }
 }
 
@@ -363,14 +400,17 @@ void q8_k(const std::byte* src, size_t blocks, std::byte* dst) {
     const auto& block = block_at<BlockQ8_K>(src, block_idx);
     const F32x16 scale = splat(std::bit_cast<float>(load_le32(block.d)));
     const auto* codes = reinterpret_cast<const uint8_t*>(block.qs);
-    for (size_t vector = 0; vector < BlockQ8_K::kElems / kLanes; ++vector) {
-      out.put(scale * signed_values(load16(codes + kLanes * vector)));
+    AMN_UNROLL
+    for (size_t vector = 0; vector < BlockQ8_K::kElems / kLanes; vector += 2) {
+      out.put(scale * signed_values(load16(codes + kLanes * vector)),
+              scale * signed_values(load16(codes + kLanes * (vector + 1))));
     }
   }
 }
 
 // ---- IQ: grid codes ------------------------------------------------------------------------
-// Each vector is two groups of 8 elements: group g = 2·vector and g + 1 of a 32-element sub-block.
+// Each vector is two groups of 8 elements: groups 2·vector and 2·vector + 1 of a 32-element
+// sub-block.
 
 /// Sign bytes of two groups as the 16 bits of a vector.
 inline uint16_t sign_bits(uint8_t first, uint8_t second) { return static_cast<uint16_t>(first | (second << 8)); }
@@ -407,14 +447,19 @@ void iq2_xxs(const std::byte* src, size_t blocks, std::byte* dst) {
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq2Xxs>(src, block_idx);
     const float scale = scale_of(block.d);
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks32; ++sub) {
       const uint8_t* grid_indices = block.qs + kSubBytes * sub;
       const uint32_t signs_and_scale = load_le32(grid_indices + 4);
       const float sub_scale = iq2_scale(scale, signs_and_scale >> 28);
-      for (size_t group = 0; group < kGroupsPerSub; group += 2) {
+      F32x16 values[kVectorsPerBlock32];
+      AMN_UNROLL
+      for (size_t vector = 0; vector < kVectorsPerBlock32; ++vector) {
+        const size_t group = 2 * vector;
         const uint16_t signs = sign_bits(packed_signs(signs_and_scale, group), packed_signs(signs_and_scale, group + 1));
-        out.put(signed_groups(kIq2xxsGrid[grid_indices[group]], kIq2xxsGrid[grid_indices[group + 1]], signs, sub_scale));
+        values[vector] = signed_groups(kIq2xxsGrid[grid_indices[group]], kIq2xxsGrid[grid_indices[group + 1]], signs, sub_scale);
       }
+      out.put(values[0], values[1]);
     }
   }
 }
@@ -428,14 +473,18 @@ void iq2_xs(const std::byte* src, size_t blocks, std::byte* dst) {
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq2Xs>(src, block_idx);
     const float scale = scale_of(block.d);
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks32; ++sub) {
+      F32x16 values[kVectorsPerBlock32];
+      AMN_UNROLL
       for (size_t vector = 0; vector < kVectorsPerBlock32; ++vector) {
         const uint16_t first = block.qs[kGroupsPerSub * sub + 2 * vector].value();
         const uint16_t second = block.qs[kGroupsPerSub * sub + 2 * vector + 1].value();
         const uint16_t signs = sign_bits(kSignsIq2xs[first >> kIndexBits], kSignsIq2xs[second >> kIndexBits]);
-        out.put(signed_groups(kIq2xsGrid[first & kIndexMask], kIq2xsGrid[second & kIndexMask], signs,
-                              iq2_vector_scale(scale, block.scales[sub], vector)));
+        values[vector] = signed_groups(kIq2xsGrid[first & kIndexMask], kIq2xsGrid[second & kIndexMask], signs,
+                                       iq2_vector_scale(scale, block.scales[sub], vector));
       }
+      out.put(values[0], values[1]);
     }
   }
 }
@@ -449,16 +498,20 @@ void iq2_s(const std::byte* src, size_t blocks, std::byte* dst) {
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq2S>(src, block_idx);
     const float scale = scale_of(block.d);
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks32; ++sub) {
+      F32x16 values[kVectorsPerBlock32];
+      AMN_UNROLL
       for (size_t vector = 0; vector < kVectorsPerBlock32; ++vector) {
         const size_t group = kGroupsPerSub * sub + 2 * vector;
         const unsigned high = block.qh[sub] >> (4 * vector);
         const unsigned first = block.qs[group] | ((high & 0x3u) << 8);
         const unsigned second = block.qs[group + 1] | ((high & 0xcu) << 6);
         const uint16_t signs = sign_bits(block.qs[kSignsOffset + group], block.qs[kSignsOffset + group + 1]);
-        out.put(signed_groups(kIq2sGrid[first], kIq2sGrid[second], signs,
-                              iq2_vector_scale(scale, block.scales[sub], vector)));
+        values[vector] = signed_groups(kIq2sGrid[first], kIq2sGrid[second], signs,
+                                       iq2_vector_scale(scale, block.scales[sub], vector));
       }
+      out.put(values[0], values[1]);
     }
   }
 }
@@ -472,16 +525,21 @@ void iq3_xxs(const std::byte* src, size_t blocks, std::byte* dst) {
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq3Xxs>(src, block_idx);
     const float scale = scale_of(block.d);
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks32; ++sub) {
       const uint32_t signs_and_scale = load_le32(block.qs + kIndexBytes + 4 * sub);
       const float sub_scale = iq3xxs_scale(scale, signs_and_scale >> 28);
-      for (size_t group = 0; group < kGroupsPerSub; group += 2) {
+      F32x16 values[kVectorsPerBlock32];
+      AMN_UNROLL
+      for (size_t vector = 0; vector < kVectorsPerBlock32; ++vector) {
+        const size_t group = 2 * vector;
         const uint8_t* indices = block.qs + kSubIndices * sub + 2 * group;
         const uint32_t entries[4] = {kIq3xxsGrid[indices[0]], kIq3xxsGrid[indices[1]], kIq3xxsGrid[indices[2]],
                                      kIq3xxsGrid[indices[3]]};
         const uint16_t signs = sign_bits(packed_signs(signs_and_scale, group), packed_signs(signs_and_scale, group + 1));
-        out.put(signed_quads(entries, signs, sub_scale));
+        values[vector] = signed_quads(entries, signs, sub_scale);
       }
+      out.put(values[0], values[1]);
     }
   }
 }
@@ -495,19 +553,25 @@ void iq3_s(const std::byte* src, size_t blocks, std::byte* dst) {
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq3S>(src, block_idx);
     const float scale = scale_of(block.d);
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks32; ++sub) {
       const int scale_code = (block.scales[sub / 2] >> (4 * (sub % 2))) & kNibble;
       const float sub_scale = scale * static_cast<float>(1 + 2 * scale_code);
-      for (size_t group = 0; group < kGroupsPerSub; group += 2) {
+      F32x16 values[kVectorsPerBlock32];
+      AMN_UNROLL
+      for (size_t vector = 0; vector < kVectorsPerBlock32; ++vector) {
+        const size_t group = 2 * vector;
         uint32_t entries[4];
+        AMN_UNROLL
         for (size_t entry = 0; entry < 4; ++entry) {
           const size_t index = 2 * group + entry;
           const unsigned bit8 = (block.qh[sub] >> index) & 1u;
           entries[entry] = kIq3sGrid[block.qs[kSubIndices * sub + index] | (bit8 << 8)];
         }
         const uint16_t signs = sign_bits(block.signs[kGroupsPerSub * sub + group], block.signs[kGroupsPerSub * sub + group + 1]);
-        out.put(signed_quads(entries, signs, sub_scale));
+        values[vector] = signed_quads(entries, signs, sub_scale);
       }
+      out.put(values[0], values[1]);
     }
   }
 }
@@ -525,15 +589,20 @@ void iq1_s(const std::byte* src, size_t blocks, std::byte* dst) {
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq1S>(src, block_idx);
     const float scale = scale_of(block.d);
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks32; ++sub) {
       const uint16_t high = block.qh[sub].value();
       const float sub_scale = scale * static_cast<float>(2 * ((high >> 12) & 7) + 1);
       const F32x16 shifts = splat((high & 0x8000u) ? -kIq1Shift : kIq1Shift);
-      for (size_t group = 0; group < kGroupsPerSub; group += 2) {
+      F32x16 values[kVectorsPerBlock32];
+      AMN_UNROLL
+      for (size_t vector = 0; vector < kVectorsPerBlock32; ++vector) {
+        const size_t group = 2 * vector;
         const unsigned first = block.qs[kGroupsPerSub * sub + group] | (((high >> (3 * group)) & 7u) << 8);
         const unsigned second = block.qs[kGroupsPerSub * sub + group + 1] | (((high >> (3 * group + 3)) & 7u) << 8);
-        out.put(shifted_groups(kIq1sGrid[first], kIq1sGrid[second], shifts, sub_scale));
+        values[vector] = shifted_groups(kIq1sGrid[first], kIq1sGrid[second], shifts, sub_scale);
       }
+      out.put(values[0], values[1]);
     }
   }
 }
@@ -548,12 +617,16 @@ void iq1_m(const std::byte* src, size_t blocks, std::byte* dst) {
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq1M>(src, block_idx);
     uint16_t words[4];
+    AMN_UNROLL
     for (size_t word = 0; word < 4; ++word) words[word] = block.scales[word].value();
     const auto scale_bits = static_cast<uint16_t>((words[0] >> 12) | ((words[1] >> 8) & 0x00f0) |
                                                   ((words[2] >> 4) & 0x0f00) | (words[3] & 0xf000));
     const float scale = f16_to_f32(scale_bits);
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks32; ++sub) {
       const unsigned scale_field = words[sub / 2] >> (6 * (sub % 2));
+      F32x16 values[kVectorsPerBlock32];
+      AMN_UNROLL
       for (size_t vector = 0; vector < kVectorsPerBlock32; ++vector) {
         const unsigned high = block.qh[kVectorsPerBlock32 * sub + vector];
         const unsigned first = block.qs[kGroupsPerSub * sub + 2 * vector] | ((high & 7u) << 8);
@@ -561,8 +634,9 @@ void iq1_m(const std::byte* src, size_t blocks, std::byte* dst) {
         const F32x16 shifts = select(kFirstGroupLanes, splat((high & 0x08u) ? -kIq1Shift : kIq1Shift),
                                      splat((high & 0x80u) ? -kIq1Shift : kIq1Shift));
         const float sub_scale = scale * static_cast<float>(2 * ((scale_field >> (3 * vector)) & 7) + 1);
-        out.put(shifted_groups(kIq1sGrid[first], kIq1sGrid[second], shifts, sub_scale));
+        values[vector] = shifted_groups(kIq1sGrid[first], kIq1sGrid[second], shifts, sub_scale);
       }
+      out.put(values[0], values[1]);
     }
   }
 }
@@ -576,8 +650,8 @@ void iq4_nl(const std::byte* src, size_t blocks, std::byte* dst) {
     const auto& block = block_at<BlockIq4Nl>(src, block_idx);
     const F32x16 scale = splat(scale_of(block.d));
     const U8x16 codes = load16(block.qs);
-    out.put(scale * signed_values(lookup16(kValuesIq4nl.data(), low_nibbles(codes))));
-    out.put(scale * signed_values(lookup16(kValuesIq4nl.data(), high_nibbles(codes))));
+    out.put(scale * signed_values(lookup16(kValuesIq4nl.data(), low_nibbles(codes))),
+            scale * signed_values(lookup16(kValuesIq4nl.data(), high_nibbles(codes))));
   }
 }
 
@@ -590,13 +664,14 @@ void iq4_xs(const std::byte* src, size_t blocks, std::byte* dst) {
     const auto& block = block_at<BlockIq4Xs>(src, block_idx);
     const float scale = scale_of(block.d);
     const uint16_t scales_high = block.scales_h.value();
+    AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks32; ++sub) {
       const int low = (block.scales_l[sub / 2] >> (4 * (sub % 2))) & kNibble;
       const int high = (scales_high >> (2 * sub)) & kTwoBits;
       const F32x16 sub_scale = splat(scale * static_cast<float>((low | (high << 4)) - kBias));
       const U8x16 codes = load16(block.qs + kLanes * sub);
-      out.put(sub_scale * signed_values(lookup16(kValuesIq4nl.data(), low_nibbles(codes))));
-      out.put(sub_scale * signed_values(lookup16(kValuesIq4nl.data(), high_nibbles(codes))));
+      out.put(sub_scale * signed_values(lookup16(kValuesIq4nl.data(), low_nibbles(codes))),
+              sub_scale * signed_values(lookup16(kValuesIq4nl.data(), high_nibbles(codes))));
     }
   }
 }
@@ -659,5 +734,7 @@ DequantFn gguf_dequant(DType type, DType to) {
   }
   return nullptr;
 }
+
+#undef AMN_UNROLL
 
 }  // namespace amn::kernels::simd::AMN_SIMD_NAMESPACE

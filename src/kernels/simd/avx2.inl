@@ -12,6 +12,13 @@ struct F32x16 {
   __m256 high;
 };
 
+/// Byte j of `bytes` where bit j of `bits` is set, else 0.
+inline U8x16 keep_bytes(uint16_t bits, U8x16 bytes) {
+  const U8x16 spread = _mm_shuffle_epi8(_mm_cvtsi32_si128(bits), _mm_set_epi64x(0x0101010101010101, 0));
+  const U8x16 lane_bit = _mm_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+  return _mm_and_si128(_mm_cmpeq_epi8(_mm_and_si128(spread, lane_bit), lane_bit), bytes);
+}
+
 /// Sign-extends 16 bytes to int32 lanes.
 inline I32x16 widen_i8(U8x16 bytes) {
   return {_mm256_cvtepi8_epi32(bytes), _mm256_cvtepi8_epi32(_mm_unpackhi_epi64(bytes, bytes))};
@@ -87,19 +94,31 @@ inline __m256i to_bf16_lanes(__m256 values) {
   return _mm256_blendv_epi8(rounded, quiet, nan);
 }
 
-inline void store(OutF32, std::byte* dst, F32x16 values) {
-  _mm256_storeu_ps(reinterpret_cast<float*>(dst), values.low);
-  _mm256_storeu_ps(reinterpret_cast<float*>(dst) + 8, values.high);
-}
-inline void store(OutBf16, std::byte* dst, F32x16 values) {
-  // packus interleaves 128-bit halves: [low 0-3, high 0-3, low 4-7, high 4-7]; permute restores order
+/// 16 lanes as bf16: packus interleaves 128-bit halves ([low 0-3, high 0-3, low 4-7, high 4-7]),
+/// the permute restores the order.
+inline __m256i to_bf16(F32x16 values) {
   const __m256i packed = _mm256_packus_epi32(to_bf16_lanes(values.low), to_bf16_lanes(values.high));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permute4x64_epi64(packed, 0xd8));
+  return _mm256_permute4x64_epi64(packed, 0xd8);
 }
-inline void store(OutF16, std::byte* dst, F32x16 values) {
+
+inline void store_pair(OutF32, std::byte* dst, F32x16 first, F32x16 second) {
+  auto* out = reinterpret_cast<float*>(dst);
+  _mm256_storeu_ps(out, first.low);
+  _mm256_storeu_ps(out + 8, first.high);
+  _mm256_storeu_ps(out + 16, second.low);
+  _mm256_storeu_ps(out + 24, second.high);
+}
+inline void store_pair(OutBf16, std::byte* dst, F32x16 first, F32x16 second) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), to_bf16(first));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst) + 1, to_bf16(second));
+}
+inline void store_pair(OutF16, std::byte* dst, F32x16 first, F32x16 second) {
   constexpr int kRounding = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm256_cvtps_ph(values.low, kRounding));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst) + 1, _mm256_cvtps_ph(values.high, kRounding));
+  auto* out = reinterpret_cast<__m128i*>(dst);
+  _mm_storeu_si128(out, _mm256_cvtps_ph(first.low, kRounding));
+  _mm_storeu_si128(out + 1, _mm256_cvtps_ph(first.high, kRounding));
+  _mm_storeu_si128(out + 2, _mm256_cvtps_ph(second.low, kRounding));
+  _mm_storeu_si128(out + 3, _mm256_cvtps_ph(second.high, kRounding));
 }
 
 /// Lanes of 16 floats at `src` (any alignment).

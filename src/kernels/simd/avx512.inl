@@ -1,5 +1,6 @@
 // 16-lane int32 / float vectors on AVX-512 F/BW/VL/DQ: one zmm register each. Included by the
-// AVX-512 translation unit inside its target region, after x86.inl.
+// AVX-512 translation units inside their target region, after x86.inl; with
+// AMN_SIMD_HARDWARE_BF16 defined (AVX512_BF16), bf16 narrowing uses the conversion instruction.
 
 namespace amn::kernels::simd::AMN_SIMD_NAMESPACE {
 
@@ -9,6 +10,9 @@ struct I32x16 {
 struct F32x16 {
   __m512 lanes;
 };
+
+/// Byte j of `bytes` where bit j of `bits` is set, else 0.
+inline U8x16 keep_bytes(uint16_t bits, U8x16 bytes) { return _mm_maskz_mov_epi8(bits, bytes); }
 
 /// Sign-extends 16 bytes to int32 lanes.
 inline I32x16 widen_i8(U8x16 bytes) { return {_mm512_cvtepi8_epi32(bytes)}; }
@@ -45,24 +49,41 @@ inline F32x16 negate_where(uint16_t bits, F32x16 values) {
   return {_mm512_castsi512_ps(flipped)};
 }
 
-/// Round to nearest even on the bits; a NaN keeps its top payload bits and gains the quiet bit.
-inline __m256i to_bf16(__m512 values) {
+/// bf16 of each lane, before packing: its high 16 bits are the result. Round to nearest even
+/// adds 0x7fff plus the result's lowest bit; a NaN keeps its top payload bits and gains the
+/// quiet bit (bit 22, bit 6 of the result).
+inline __m512i bf16_in_high_half(__m512 values) {
   const __m512i bits = _mm512_castps_si512(values);
-  const __m512i upper = _mm512_srli_epi32(bits, 16);
-  const __m512i bias = _mm512_add_epi32(_mm512_and_si512(upper, _mm512_set1_epi32(1)), _mm512_set1_epi32(0x7fff));
-  const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(bits, bias), 16);
+  const __m512i lowest_kept = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(lowest_kept, _mm512_set1_epi32(0x7fff)));
   const __mmask16 nan = _mm512_cmp_ps_mask(values, values, _CMP_UNORD_Q);
-  const __m512i quiet = _mm512_or_si512(upper, _mm512_set1_epi32(0x40));
-  return _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(rounded, nan, quiet));
+  return _mm512_mask_or_epi32(rounded, nan, bits, _mm512_set1_epi32(0x00400000));
 }
 
-inline void store(OutF32, std::byte* dst, F32x16 values) { _mm512_storeu_ps(dst, values.lanes); }
-inline void store(OutBf16, std::byte* dst, F32x16 values) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), to_bf16(values.lanes));
+inline void store_pair(OutF32, std::byte* dst, F32x16 first, F32x16 second) {
+  _mm512_storeu_ps(dst, first.lanes);
+  _mm512_storeu_ps(dst + sizeof(__m512), second.lanes);
 }
-inline void store(OutF16, std::byte* dst, F32x16 values) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
-                      _mm512_cvtps_ph(values.lanes, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+inline void store_pair(OutBf16, std::byte* dst, F32x16 first, F32x16 second) {
+#if defined(AMN_SIMD_HARDWARE_BF16)
+  // VCVTNE2PS2BF16 rounds to nearest even and quiets NaNs as we do, but flushes subnormal
+  // inputs to zero: vectors holding one take the integer path below
+  constexpr int kSubnormal = 0x20;  // VFPCLASSPS category
+  if ((_mm512_fpclass_ps_mask(first.lanes, kSubnormal) | _mm512_fpclass_ps_mask(second.lanes, kSubnormal)) == 0) {
+    _mm512_storeu_si512(dst, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(second.lanes, first.lanes)));
+    return;
+  }
+#endif
+  // one permute gathers the high halves of both vectors' 32 lanes
+  const __m512i high_halves = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29,
+                                               27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  _mm512_storeu_si512(dst, _mm512_permutex2var_epi16(bf16_in_high_half(first.lanes), high_halves,
+                                                     bf16_in_high_half(second.lanes)));
+}
+inline void store_pair(OutF16, std::byte* dst, F32x16 first, F32x16 second) {
+  constexpr int kRounding = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_cvtps_ph(first.lanes, kRounding));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst) + 1, _mm512_cvtps_ph(second.lanes, kRounding));
 }
 
 /// Lanes of 16 floats at `src` (any alignment).

@@ -7,6 +7,7 @@ const KernelSet* kernel_set(Isa isa) {
 #if defined(__x86_64__)
   if (isa == Isa::Avx2) return &kAvx2Kernels;
   if (isa == Isa::Avx512) return &kAvx512Kernels;
+  if (isa == Isa::Avx512Bf16) return &kAvx512Bf16Kernels;
 #endif
   (void)isa;
   return nullptr;

@@ -24,8 +24,9 @@ struct KernelSet {
 };
 
 #if defined(__x86_64__)
-extern const KernelSet kAvx2Kernels;    ///< simd/avx2.cpp
-extern const KernelSet kAvx512Kernels;  ///< simd/avx512.cpp
+extern const KernelSet kAvx2Kernels;        ///< simd/avx2.cpp
+extern const KernelSet kAvx512Kernels;      ///< simd/avx512.cpp
+extern const KernelSet kAvx512Bf16Kernels;  ///< simd/avx512bf16.cpp
 #endif
 
 /// The kernel set of `isa`, or nullptr for Isa::Scalar (the reference kernels) and for levels

@@ -1,6 +1,6 @@
 // Operations shared by the x86 SIMD levels (AVX2, AVX-512): 16 packed bytes in an xmm register
-// (the codes of 16 elements), the f16 scale conversion, and the output element tags. Included by an ISA translation unit
-// inside its target region, after defining AMN_SIMD_NAMESPACE.
+// (the codes of 16 elements), the f16 scale conversion, and the output element tags. Included by
+// an ISA translation unit inside its target region, after defining AMN_SIMD_NAMESPACE.
 
 namespace amn::kernels::simd::AMN_SIMD_NAMESPACE {
 
@@ -40,7 +40,6 @@ inline U8x16 from_u32(uint32_t word0, uint32_t word1, uint32_t word2, uint32_t w
                        static_cast<int>(word0));
 }
 inline U8x16 splat_u8(uint8_t value) { return _mm_set1_epi8(static_cast<char>(value)); }
-inline U8x16 bit_and(U8x16 left, U8x16 right) { return _mm_and_si128(left, right); }
 inline U8x16 bit_or(U8x16 left, U8x16 right) { return _mm_or_si128(left, right); }
 /// Byte-wise subtraction modulo 256.
 inline U8x16 sub_u8(U8x16 left, U8x16 right) { return _mm_sub_epi8(left, right); }
@@ -61,13 +60,6 @@ inline U8x16 lookup16(const int8_t* table, U8x16 indices) {
 }
 /// Byte j takes byte pattern[j] of `bytes`.
 inline U8x16 shuffle(U8x16 bytes, U8x16 pattern) { return _mm_shuffle_epi8(bytes, pattern); }
-/// 0xff in byte j when bit j of `bits` is set, else 0.
-inline U8x16 bits_to_bytes(uint16_t bits) {
-  const U8x16 spread = _mm_shuffle_epi8(_mm_cvtsi32_si128(bits), _mm_set_epi64x(0x0101010101010101, 0));
-  const U8x16 lane_bit = _mm_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
-  return _mm_cmpeq_epi8(_mm_and_si128(spread, lane_bit), lane_bit);
-}
-
 /// Bytes 0..7 of `low` followed by bytes 0..7 of `high`.
 inline U8x16 join_low_halves(U8x16 low, U8x16 high) { return _mm_unpacklo_epi64(low, high); }
 
