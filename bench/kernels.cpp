@@ -18,7 +18,10 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <cstdlib>
 #include <map>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,7 +38,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr size_t kDefaultElems = size_t{4096} * 11008;  // a Llama-7B FFN matrix
 constexpr size_t kDefaultReps = 7;
-constexpr size_t kChunkElems = size_t{1} << 16;  // elements per parallel task
+constexpr size_t kChunkElems = size_t{1} << 20;  // elements per parallel task (MiBs, as engine windows)
 
 struct Options {
   size_t reps = kDefaultReps;
@@ -177,7 +180,12 @@ int main(int argc, char** argv) {
 
   // memcpy bound: copy of the output size (bytes per element 2 and 4), one thread and all.
   std::vector<std::byte> copy_src(elems * sizeof(float), std::byte{1});
-  std::vector<std::byte> out(elems * sizeof(float), std::byte{0});
+  // output page-aligned, as the engine's window buffers are
+  constexpr size_t kOutputAlignment = 4096;
+  const size_t out_bytes = (elems * sizeof(float) + kOutputAlignment - 1) / kOutputAlignment * kOutputAlignment;
+  const std::unique_ptr<void, decltype(&std::free)> out_storage(std::aligned_alloc(kOutputAlignment, out_bytes), &std::free);
+  const std::span<std::byte> out(static_cast<std::byte*>(out_storage.get()), out_bytes);
+  std::memset(out.data(), 0, out.size());
   std::map<size_t, std::pair<double, double>> bound;        // out bytes per element → Gelem/s
   std::map<size_t, std::pair<double, double>> write_bound;  // the same for memset
   for (const size_t out_size : {size_t{2}, size_t{4}}) {

@@ -1,9 +1,9 @@
 """Untrusted input through the command line (docs/security.md): every file of the hostile corpus
 (test/hostile/*/expect.tsv) is refused by `amn inspect` and `amn convert`, and every scheme case
 (test/hostile/*/expect_remember.tsv) by `amn remember`, with exit 1, one error line naming the
-file, nothing on stdout and no output, within a time and address-space bound;
-the --max-* options tighten the caps and never raise them; and outputs through symlinks never
-write where the link points."""
+file and holding the manifest's message fragment, nothing on stdout and no output, within a time
+and address-space bound; the --max-* options tighten the caps and never raise them; and outputs
+through symlinks never write where the link points."""
 import os
 import pathlib
 import resource
@@ -24,14 +24,14 @@ ADDRESS_SPACE = 1 << 30
 
 
 def hostile_cases(manifest_name="expect.tsv"):
-    """(path, code) for every line of every test/hostile/<format>/<manifest_name>: expect.tsv
+    """(path, fragment) for every line of every test/hostile/<format>/<manifest_name>: expect.tsv
     lists what opening refuses, expect_remember.tsv what scheme recognition refuses."""
     cases = []
     for manifest in sorted(HOSTILE.glob(f"*/{manifest_name}")):
         for line in manifest.read_text().splitlines():
             if line and not line.startswith("#"):
-                name, code, _fragment = line.split("\t", 2)
-                cases.append(pytest.param(manifest.parent / name, code, id=f"{manifest.parent.name}/{name}"))
+                name, _code, fragment = line.split("\t", 2)
+                cases.append(pytest.param(manifest.parent / name, fragment, id=f"{manifest.parent.name}/{name}"))
     return cases
 
 
@@ -46,26 +46,27 @@ def bounded(*args):
                           preexec_fn=None if SANITIZED else limit_address_space)
 
 
-def assert_refused(proc, path):
+def assert_refused(proc, path, fragment):
+    """Exit 1, nothing on stdout, one error line naming the file and the field (`fragment`)."""
     assert proc.returncode == 1, f"exit {proc.returncode}\nstderr: {proc.stderr}"
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("amn: error: ") and path.name in lines[0], lines[0]
+    assert lines[0].startswith("amn: error: ") and path.name in lines[0] and fragment in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("path,code", hostile_cases())
-def test_hostile_file_is_refused_by_inspect_and_convert(path, code, tmp_path):
-    assert_refused(bounded("inspect", path), path)
+@pytest.mark.parametrize("path,fragment", hostile_cases())
+def test_hostile_file_is_refused_by_inspect_and_convert(path, fragment, tmp_path):
+    assert_refused(bounded("inspect", path), path, fragment)
     out = tmp_path / "out.safetensors"
-    assert_refused(bounded("convert", path, "-o", out), path)
+    assert_refused(bounded("convert", path, "-o", out), path, fragment)
     assert os.listdir(tmp_path) == []  # no output, no temp file
 
 
-@pytest.mark.parametrize("path,code", hostile_cases("expect_remember.tsv"))
-def test_hostile_scheme_is_refused_by_remember(path, code, tmp_path):
+@pytest.mark.parametrize("path,fragment", hostile_cases("expect_remember.tsv"))
+def test_hostile_scheme_is_refused_by_remember(path, fragment, tmp_path):
     out = tmp_path / "out.safetensors"
-    assert_refused(bounded("remember", path, "-o", out), path)
+    assert_refused(bounded("remember", path, "-o", out), path, fragment)
     assert os.listdir(tmp_path) == []
 
 

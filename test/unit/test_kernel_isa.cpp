@@ -26,6 +26,23 @@ using amn::kernels::Isa;
 const std::string kGgmlFixture = AMN_SOURCE_DIR "/../shared/fixtures/ggml/all_types.gguf";
 constexpr DType kOutputs[] = {DType::F32, DType::BF16, DType::F16};
 
+/// A zeroed buffer of `size` bytes starting `offset` bytes past a 64-byte boundary.
+class OffsetBuffer {
+ public:
+  OffsetBuffer(size_t size, size_t offset) : storage_(size + kAlignment + offset), size_(size) {
+    const auto address = reinterpret_cast<uintptr_t>(storage_.data());
+    data_ = storage_.data() + (kAlignment - address % kAlignment) % kAlignment + offset;
+  }
+  [[nodiscard]] std::byte* data() { return data_; }
+  [[nodiscard]] std::vector<std::byte> bytes() const { return {data_, data_ + size_}; }
+
+ private:
+  static constexpr size_t kAlignment = 64;
+  std::vector<std::byte> storage_;
+  std::byte* data_;
+  size_t size_;
+};
+
 /// First differing element of two byte buffers of `elem_size`-byte elements, or -1.
 long first_difference(const std::vector<std::byte>& got, const std::vector<std::byte>& want, size_t elem_size) {
   for (size_t offset = 0; offset < want.size(); offset += elem_size) {
@@ -34,13 +51,14 @@ long first_difference(const std::vector<std::byte>& got, const std::vector<std::
   return -1;
 }
 
-/// Dequantises `blocks` (at an odd address, into an odd address) with every SIMD level and every
-/// output type, and compares with the scalar reference.
-void check_levels_match_reference(DType type, const std::vector<std::byte>& blocks) {
+/// Dequantises `blocks` with every SIMD level and every output type, into a buffer `out_offset`
+/// bytes past a 64-byte boundary (input at an odd address), and compares with the scalar
+/// reference. Aligned outputs of 1 MiB and more take the non-temporal store path.
+void check_levels_match_reference(DType type, const std::vector<std::byte>& blocks, size_t out_offset = 1) {
   const size_t block_count = blocks.size() * 8 / amn::info(type).block_bits;
   const size_t elems = block_count * amn::info(type).block_elems;
-  std::vector<std::byte> shifted_input(blocks.size() + 1);
-  std::memcpy(shifted_input.data() + 1, blocks.data(), blocks.size());
+  OffsetBuffer shifted_input(blocks.size(), 1);
+  std::memcpy(shifted_input.data(), blocks.data(), blocks.size());
   for (const DType to : kOutputs) {
     const size_t out_size = amn::info(to).block_bits / 8;
     std::vector<std::byte> want(elems * out_size);
@@ -49,10 +67,9 @@ void check_levels_match_reference(DType type, const std::vector<std::byte>& bloc
       if (isa == Isa::Scalar) continue;
       CAPTURE(amn::kernels::isa_name(isa));
       CAPTURE(amn::info(to).name);
-      std::vector<std::byte> shifted_output(want.size() + 1);
-      amn::kernels::dequant_with(isa, type, shifted_input.data() + 1, block_count, to, shifted_output.data() + 1);
-      const std::vector<std::byte> got(shifted_output.begin() + 1, shifted_output.end());
-      const long differs = first_difference(got, want, out_size);
+      OffsetBuffer output(want.size(), out_offset);
+      amn::kernels::dequant_with(isa, type, shifted_input.data(), block_count, to, output.data());
+      const long differs = first_difference(output.bytes(), want, out_size);
       CHECK_MESSAGE(differs < 0, "first difference at element " << differs);
     }
   }
@@ -112,6 +129,19 @@ TEST_CASE("ISA levels equal the reference on random blocks") {
   }
 }
 
+TEST_CASE("ISA levels equal the reference with non-temporal stores") {
+  // outputs of at least 1 MiB at a 64-byte aligned address are streamed
+  constexpr size_t kElems = size_t{1} << 19;
+  std::mt19937 random(5);
+  for (const auto& entry : amn::all_dtypes()) {
+    if (!amn::is_block_type(entry.type)) continue;
+    CAPTURE(entry.name);
+    std::vector<std::byte> blocks(kElems / entry.block_elems * entry.block_bits / 8);
+    for (auto& byte : blocks) byte = static_cast<std::byte>(random());
+    check_levels_match_reference(entry.type, blocks, 0);
+  }
+}
+
 TEST_CASE("ISA levels equal the reference for every f16 scale") {
   // Q8_0 blocks whose d runs through all 65536 half values (subnormals, inf, NaN payloads)
   constexpr size_t kBlockBytes = 34;
@@ -131,21 +161,21 @@ TEST_CASE("ISA levels narrow f32 like the reference") {
                                 0x7fc00000, 0x00000001, 0x007fffff, 0x80400000, 0x3f808000, 0x3f818000,
                                 0x7f7fffff, 0x477ff000, 0x477fefff, 0x33000000, 0x33000001, 0x38800000};
   std::mt19937 random(11);
-  while (bits.size() < (1u << 16) + 7) bits.push_back(static_cast<uint32_t>(random()));
+  while (bits.size() < (1u << 19) + 7) bits.push_back(static_cast<uint32_t>(random()));
   std::vector<float> values(bits.size());
   std::memcpy(values.data(), bits.data(), bits.size() * sizeof(float));
   for (const DType to : {DType::BF16, DType::F16}) {
-    for (const size_t count : {values.size(), size_t{5}, size_t{16}, size_t{33}}) {
+    for (const size_t count : {values.size(), size_t{5}, size_t{16}, size_t{33}, size_t{1} << 19}) {
       std::vector<std::byte> want(count * 2);
       amn::kernels::store_f32_with(Isa::Scalar, values.data(), count, to, want.data());
       for (const Isa isa : amn::kernels::supported_isas()) {
         CAPTURE(amn::kernels::isa_name(isa));
         CAPTURE(amn::info(to).name);
         CAPTURE(count);
-        std::vector<std::byte> shifted(want.size() + 1);
-        amn::kernels::store_f32_with(isa, values.data(), count, to, shifted.data() + 1);
-        const std::vector<std::byte> got(shifted.begin() + 1, shifted.end());
-        const long differs = first_difference(got, want, 2);
+        // 2^19 elements aligned: 1 MiB of non-temporal stores; the others unaligned
+        OffsetBuffer output(want.size(), count == size_t{1} << 19 ? 0 : 1);
+        amn::kernels::store_f32_with(isa, values.data(), count, to, output.data());
+        const long differs = first_difference(output.bytes(), want, 2);
         CHECK_MESSAGE(differs < 0, "first difference at element " << differs << " (f32 bits 0x" << std::hex
                                                                   << (differs < 0 ? 0 : bits[differs]) << ")");
       }

@@ -23,17 +23,6 @@ constexpr size_t kGroupsPerSub = 32 / kGroupElems;
 /// constants.
 #define AMN_UNROLL _Pragma("GCC unroll 16")
 
-/// Writes consecutive pairs of vectors (32 elements; every block holds a multiple of 32) as
-/// `Out` elements.
-template <class Out>
-struct Writer {
-  std::byte* dst;
-  void put(F32x16 first, F32x16 second) {
-    store_pair(Out{}, dst, first, second);
-    dst += 2 * kLanes * Out::kBytes;
-  }
-};
-
 /// Block `block_idx` of a packed array (blocks have alignment 1, so any address is valid).
 template <class Block>
 const Block& block_at(const std::byte* src, size_t block_idx) {
@@ -52,7 +41,7 @@ inline F32x16 unsigned_values(U8x16 codes) { return to_float(widen_u8(codes)); }
 template <class Out>
 void q4_0(const std::byte* src, size_t blocks, std::byte* dst) {
   // vector 0: low nibbles of qs, vector 1: high nibbles; x = (q − 8) · d
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockQ4_0::kElems);
   const U8x16 zero_point = splat_u8(8);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ4_0>(src, block_idx);
@@ -65,7 +54,7 @@ void q4_0(const std::byte* src, size_t blocks, std::byte* dst) {
 
 template <class Out>
 void q4_1(const std::byte* src, size_t blocks, std::byte* dst) {
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockQ4_1::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ4_1>(src, block_idx);
     const F32x16 scale = splat(scale_of(block.d));
@@ -84,7 +73,7 @@ inline U8x16 q5_codes(U8x16 nibbles, uint32_t high_bits, size_t vector) {
 
 template <class Out>
 void q5_0(const std::byte* src, size_t blocks, std::byte* dst) {
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockQ5_0::kElems);
   const U8x16 zero_point = splat_u8(16);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ5_0>(src, block_idx);
@@ -98,7 +87,7 @@ void q5_0(const std::byte* src, size_t blocks, std::byte* dst) {
 
 template <class Out>
 void q5_1(const std::byte* src, size_t blocks, std::byte* dst) {
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockQ5_1::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ5_1>(src, block_idx);
     const F32x16 scale = splat(scale_of(block.d));
@@ -113,7 +102,7 @@ void q5_1(const std::byte* src, size_t blocks, std::byte* dst) {
 /// Q8_0 and Q8_1: int8 codes times the f16 scale.
 template <class Out, class Block>
 void q8(const std::byte* src, size_t blocks, std::byte* dst) {
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * Block::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<Block>(src, block_idx);
     const F32x16 scale = splat(scale_of(block.d));
@@ -125,7 +114,7 @@ void q8(const std::byte* src, size_t blocks, std::byte* dst) {
 template <class Out>
 void q1_0(const std::byte* src, size_t blocks, std::byte* dst) {
   // vector k: bits of qs[2k], qs[2k + 1] select +d or −d
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockQ1_0::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ1_0>(src, block_idx);
     const float scale = scale_of(block.d);
@@ -147,7 +136,7 @@ template <class Out>
 void q2_0(const std::byte* src, size_t blocks, std::byte* dst) {
   // vector k: bytes 4k .. 4k + 3, each repeated 4 times, lane j shifted by 2 · (j % 4)
   constexpr size_t kBytesPerVector = kLanes / 4;
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockQ2_0::kElems);
   const U8x16 each_byte_4_times = from_u64(0x0101010100000000, 0x0303030302020202);
   const I32x16 shifts = load_i32(kTwoBitShifts);
   const I32x16 field_mask = splat_i32(kTwoBits);
@@ -171,7 +160,7 @@ void q2_0(const std::byte* src, size_t blocks, std::byte* dst) {
 
 template <class Out>
 void mxfp4(const std::byte* src, size_t blocks, std::byte* dst) {
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockMxfp4::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockMxfp4>(src, block_idx);
     const F32x16 scale = splat(e8m0_half_to_f32(block.e));
@@ -186,7 +175,7 @@ void nvfp4(const std::byte* src, size_t blocks, std::byte* dst) {
   // sub-block s = vector s: 8 bytes, low nibbles are its elements 0..7, high nibbles 8..15
   constexpr size_t kSubBlocks = BlockNvfp4::kElems / BlockNvfp4::kSubElems;
   constexpr size_t kSubBytes = BlockNvfp4::kSubElems / 2;
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockNvfp4::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockNvfp4>(src, block_idx);
     F32x16 values[kSubBlocks];
@@ -218,7 +207,7 @@ void tq1_0(const std::byte* src, size_t blocks, std::byte* dst) {
   constexpr size_t kWideGroup = 32;
   constexpr size_t kDigits = 5;
   constexpr int32_t kPowersOf3[kDigits] = {1, 3, 9, 27, 81};
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockTq1_0::kElems);
   const I32x16 qh_multipliers = load_i32(kQhDigitMultipliers);
   const U8x16 qh_bytes_4_times = from_u32(0x03020100, 0x03020100, 0x03020100, 0x03020100);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
@@ -246,7 +235,7 @@ void tq2_0(const std::byte* src, size_t blocks, std::byte* dst) {
   // per 32 bytes: 2-bit field f of byte b is element 32·f + b; x = (q − 1) · d
   constexpr size_t kGroupBytes = 32;
   constexpr int kFields = 4;
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockTq2_0::kElems);
   const U8x16 zero_point = splat_u8(1);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockTq2_0>(src, block_idx);
@@ -275,17 +264,17 @@ inline U8x16 k2_codes(const uint8_t* qs, size_t sub) {
 
 template <class Out>
 void q2_k(const std::byte* src, size_t blocks, std::byte* dst) {
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockQ2_K::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ2_K>(src, block_idx);
-    const float scale = scale_of(block.d);
-    const float min_scale = scale_of(block.dmin);
+    // sub-block scales d · (sc & 15) and mins dmin · (sc >> 4), all 16 at once
+    const U8x16 packed = load16(block.scales);
+    const F32x16 sub_scales = splat(scale_of(block.d)) * unsigned_values(low_nibbles(packed));
+    const F32x16 sub_mins = splat(scale_of(block.dmin)) * unsigned_values(high_nibbles(packed));
     F32x16 values[kSubBlocks16];
     AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks16; ++sub) {
-      const float sub_scale = scale * static_cast<float>(block.scales[sub] & kNibble);
-      const float sub_min = min_scale * static_cast<float>(block.scales[sub] >> 4);
-      values[sub] = splat(sub_scale) * unsigned_values(k2_codes(block.qs, sub)) - splat(sub_min);
+      values[sub] = broadcast_lane(sub_scales, sub) * unsigned_values(k2_codes(block.qs, sub)) - broadcast_lane(sub_mins, sub);
     }
     AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks16; sub += 2) out.put(values[sub], values[sub + 1]);
@@ -297,7 +286,7 @@ void q3_k(const std::byte* src, size_t blocks, std::byte* dst) {
   // the high bit of sub-block s is bit s/2 of hmask[16·(s%2) + lane]; a clear bit subtracts 4:
   // code = (low | high << 2) − 4
   constexpr size_t kHmaskHalf = 16;
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockQ3_K::kElems);
   const U8x16 four = splat_u8(4);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ3_K>(src, block_idx);
@@ -324,7 +313,7 @@ inline U8x16 k4_nibbles(const uint8_t* qs, size_t sub, size_t vector) {
 
 template <class Out>
 void q4_k(const std::byte* src, size_t blocks, std::byte* dst) {
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockQ4_K::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ4_K>(src, block_idx);
     const float scale = scale_of(block.d);
@@ -343,7 +332,7 @@ void q4_k(const std::byte* src, size_t blocks, std::byte* dst) {
 template <class Out>
 void q5_k(const std::byte* src, size_t blocks, std::byte* dst) {
   // bit 4 of lane l of sub-block s is bit s of qh[l]
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockQ5_K::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ5_K>(src, block_idx);
     const float scale = scale_of(block.d);
@@ -370,11 +359,12 @@ void q6_k(const std::byte* src, size_t blocks, std::byte* dst) {
   // vector k: half h = k/8, quarter q = (k%8)/2, lanes from 16·(k%2): low nibble q/2 of
   // ql[64h + 32·(q%2) + lane], high 2-bit field q of qh[32h + lane]; code − 32, sub-block k
   constexpr size_t kHalfQlBytes = 64;
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockQ6_K::kElems);
   const U8x16 bias = splat_u8(32);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ6_K>(src, block_idx);
-    const float scale = scale_of(block.d);
+    // d · sc of all 16 sub-blocks at once (the reference's scale · sub_scale)
+    const F32x16 sub_scales = splat(scale_of(block.d)) * signed_values(load16(reinterpret_cast<const uint8_t*>(block.scales)));
     F32x16 values[kSubBlocks16];
     AMN_UNROLL
     for (size_t vector = 0; vector < kSubBlocks16; ++vector) {
@@ -386,7 +376,7 @@ void q6_k(const std::byte* src, size_t blocks, std::byte* dst) {
       const U8x16 high = bit_field(load16(block.qh + kHalfBlockBytes * half + first_lane),
                                    static_cast<int>(2 * quarter), kTwoBits);
       const U8x16 codes = sub_u8(bit_or(low, shift_left_u8(high, 4)), bias);
-      values[vector] = splat(scale * static_cast<float>(block.scales[vector])) * signed_values(codes);
+      values[vector] = broadcast_lane(sub_scales, vector) * signed_values(codes);
     }
     AMN_UNROLL
     for (size_t vector = 0; vector < kSubBlocks16; vector += 2) out.put(values[vector], values[vector + 1]);
@@ -395,7 +385,7 @@ void q6_k(const std::byte* src, size_t blocks, std::byte* dst) {
 
 template <class Out>
 void q8_k(const std::byte* src, size_t blocks, std::byte* dst) {
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockQ8_K::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ8_K>(src, block_idx);
     const F32x16 scale = splat(std::bit_cast<float>(load_le32(block.d)));
@@ -443,7 +433,7 @@ template <class Out>
 void iq2_xxs(const std::byte* src, size_t blocks, std::byte* dst) {
   // per sub-block 8 bytes: 4 grid indices, then a LE uint32 of 4×7 sign bits and the scale
   constexpr size_t kSubBytes = 8;
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockIq2Xxs::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq2Xxs>(src, block_idx);
     const float scale = scale_of(block.d);
@@ -469,7 +459,7 @@ void iq2_xs(const std::byte* src, size_t blocks, std::byte* dst) {
   // per group a LE uint16: 9-bit grid index, 7 sign bits
   constexpr unsigned kIndexBits = 9;
   constexpr unsigned kIndexMask = (1u << kIndexBits) - 1;
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockIq2Xs::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq2Xs>(src, block_idx);
     const float scale = scale_of(block.d);
@@ -494,7 +484,7 @@ void iq2_s(const std::byte* src, size_t blocks, std::byte* dst) {
   // 10-bit index of group g: low byte qs[g], bits 8..9 the 2-bit field g % 4 of qh[g / 4]; the
   // sign bytes follow the 32 index bytes
   constexpr size_t kSignsOffset = BlockIq2S::kElems / kGroupElems;
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockIq2S::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq2S>(src, block_idx);
     const float scale = scale_of(block.d);
@@ -521,7 +511,7 @@ void iq3_xxs(const std::byte* src, size_t blocks, std::byte* dst) {
   // 64 grid indices (4 elements each), then per sub-block a LE uint32 of 4×7 sign bits and the scale
   constexpr size_t kIndexBytes = BlockIq3Xxs::kElems / 4;
   constexpr size_t kSubIndices = 32 / 4;
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockIq3Xxs::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq3Xxs>(src, block_idx);
     const float scale = scale_of(block.d);
@@ -549,7 +539,7 @@ void iq3_s(const std::byte* src, size_t blocks, std::byte* dst) {
   // 9-bit index i of a sub-block (8 per sub-block): low byte qs[8·sub + i], bit 8 = bit i of
   // qh[sub]; scale d · (2s + 1), s the nibble sub % 2 of scales[sub / 2]
   constexpr size_t kSubIndices = 32 / 4;
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockIq3S::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq3S>(src, block_idx);
     const float scale = scale_of(block.d);
@@ -585,7 +575,7 @@ template <class Out>
 void iq1_s(const std::byte* src, size_t blocks, std::byte* dst) {
   // qh[sub]: bits 3g..3g+2 = index bits 8..10 of group g, 12..14 = scale s (d · (2s + 1)),
   // 15 = sign of the shift
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockIq1S::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq1S>(src, block_idx);
     const float scale = scale_of(block.d);
@@ -613,7 +603,7 @@ void iq1_m(const std::byte* src, size_t blocks, std::byte* dst) {
   // scales per sub-block (one per vector); the f16 scale is spread over the top nibbles of the
   // four scale words
   constexpr uint16_t kFirstGroupLanes = 0x00ff;
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockIq1M::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq1M>(src, block_idx);
     uint16_t words[4];
@@ -645,7 +635,7 @@ void iq1_m(const std::byte* src, size_t blocks, std::byte* dst) {
 
 template <class Out>
 void iq4_nl(const std::byte* src, size_t blocks, std::byte* dst) {
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockIq4Nl::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq4Nl>(src, block_idx);
     const F32x16 scale = splat(scale_of(block.d));
@@ -659,7 +649,7 @@ template <class Out>
 void iq4_xs(const std::byte* src, size_t blocks, std::byte* dst) {
   // 6-bit sub-block scale: nibble sub % 2 of scales_l[sub / 2], top 2 bits field sub of scales_h
   constexpr int kBias = 32;
-  Writer<Out> out{dst};
+  Writer<Out> out(dst, blocks * BlockIq4Xs::kElems);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockIq4Xs>(src, block_idx);
     const float scale = scale_of(block.d);

@@ -25,6 +25,7 @@
 
 #include "kernels/simd/x86.inl"
 #include "kernels/simd/avx2.inl"
+#include "kernels/simd/writer.inl"
 #include "kernels/gguf/simd.inl"
 #include "kernels/simd/narrow.inl"
 

@@ -63,6 +63,13 @@ inline F32x16 operator+(F32x16 left, F32x16 right) {
 inline F32x16 operator-(F32x16 left, F32x16 right) {
   return {_mm256_sub_ps(left.low, right.low), _mm256_sub_ps(left.high, right.high)};
 }
+/// Every lane = lane `lane` of `values`.
+inline F32x16 broadcast_lane(F32x16 values, size_t lane) {
+  constexpr size_t kHalfLanes = 8;
+  const __m256 half = lane < kHalfLanes ? values.low : values.high;
+  const __m256 broadcast = _mm256_permutevar8x32_ps(half, _mm256_set1_epi32(static_cast<int>(lane % kHalfLanes)));
+  return {broadcast, broadcast};
+}
 /// All-ones in lane j when bit j of `bits` is set.
 inline __m256 lane_mask(uint32_t bits) {
   const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
@@ -101,24 +108,34 @@ inline __m256i to_bf16(F32x16 values) {
   return _mm256_permute4x64_epi64(packed, 0xd8);
 }
 
-inline void store_pair(OutF32, std::byte* dst, F32x16 first, F32x16 second) {
-  auto* out = reinterpret_cast<float*>(dst);
-  _mm256_storeu_ps(out, first.low);
-  _mm256_storeu_ps(out + 8, first.high);
-  _mm256_storeu_ps(out + 16, second.low);
-  _mm256_storeu_ps(out + 24, second.high);
+/// 32 bytes at `dst`; non-temporal when `stream` (then `dst` is 32-byte aligned).
+inline void store32(std::byte* dst, __m256i bytes, bool stream) {
+  if (stream) {
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(dst), bytes);
+  } else {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), bytes);
+  }
 }
-inline void store_pair(OutBf16, std::byte* dst, F32x16 first, F32x16 second) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), to_bf16(first));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst) + 1, to_bf16(second));
+
+inline void store_pair(OutF32, std::byte* dst, F32x16 first, F32x16 second, bool stream) {
+  store32(dst, _mm256_castps_si256(first.low), stream);
+  store32(dst + sizeof(__m256), _mm256_castps_si256(first.high), stream);
+  store32(dst + 2 * sizeof(__m256), _mm256_castps_si256(second.low), stream);
+  store32(dst + 3 * sizeof(__m256), _mm256_castps_si256(second.high), stream);
 }
-inline void store_pair(OutF16, std::byte* dst, F32x16 first, F32x16 second) {
+inline void store_pair(OutBf16, std::byte* dst, F32x16 first, F32x16 second, bool stream) {
+  store32(dst, to_bf16(first), stream);
+  store32(dst + sizeof(__m256i), to_bf16(second), stream);
+}
+/// 16 lanes as f16, round to nearest even.
+inline __m256i to_f16(F32x16 values) {
   constexpr int kRounding = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-  auto* out = reinterpret_cast<__m128i*>(dst);
-  _mm_storeu_si128(out, _mm256_cvtps_ph(first.low, kRounding));
-  _mm_storeu_si128(out + 1, _mm256_cvtps_ph(first.high, kRounding));
-  _mm_storeu_si128(out + 2, _mm256_cvtps_ph(second.low, kRounding));
-  _mm_storeu_si128(out + 3, _mm256_cvtps_ph(second.high, kRounding));
+  return _mm256_set_m128i(_mm256_cvtps_ph(values.high, kRounding), _mm256_cvtps_ph(values.low, kRounding));
+}
+
+inline void store_pair(OutF16, std::byte* dst, F32x16 first, F32x16 second, bool stream) {
+  store32(dst, to_f16(first), stream);
+  store32(dst + sizeof(__m256i), to_f16(second), stream);
 }
 
 /// Lanes of 16 floats at `src` (any alignment).

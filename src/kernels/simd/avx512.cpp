@@ -30,6 +30,7 @@
 
 #include "kernels/simd/x86.inl"
 #include "kernels/simd/avx512.inl"
+#include "kernels/simd/writer.inl"
 #include "kernels/gguf/simd.inl"
 #include "kernels/simd/narrow.inl"
 

@@ -37,6 +37,10 @@ inline F32x16 splat(float value) { return {_mm512_set1_ps(value)}; }
 inline F32x16 operator*(F32x16 left, F32x16 right) { return {_mm512_mul_ps(left.lanes, right.lanes)}; }
 inline F32x16 operator+(F32x16 left, F32x16 right) { return {_mm512_add_ps(left.lanes, right.lanes)}; }
 inline F32x16 operator-(F32x16 left, F32x16 right) { return {_mm512_sub_ps(left.lanes, right.lanes)}; }
+/// Every lane = lane `lane` of `values`.
+inline F32x16 broadcast_lane(F32x16 values, size_t lane) {
+  return {_mm512_permutexvar_ps(_mm512_set1_epi32(static_cast<int>(lane)), values.lanes)};
+}
 /// Lane j from `set` when bit j of `bits` is set, else from `clear`.
 inline F32x16 select(uint16_t bits, F32x16 set, F32x16 clear) {
   return {_mm512_mask_blend_ps(bits, clear.lanes, set.lanes)};
@@ -60,30 +64,39 @@ inline __m512i bf16_in_high_half(__m512 values) {
   return _mm512_mask_or_epi32(rounded, nan, bits, _mm512_set1_epi32(0x00400000));
 }
 
-inline void store_pair(OutF32, std::byte* dst, F32x16 first, F32x16 second) {
-  _mm512_storeu_ps(dst, first.lanes);
-  _mm512_storeu_ps(dst + sizeof(__m512), second.lanes);
+/// 64 bytes at `dst`; non-temporal when `stream` (then `dst` is 64-byte aligned).
+inline void store64(std::byte* dst, __m512i bytes, bool stream) {
+  if (stream) {
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(dst), bytes);
+  } else {
+    _mm512_storeu_si512(dst, bytes);
+  }
 }
-inline void store_pair(OutBf16, std::byte* dst, F32x16 first, F32x16 second) {
+
+inline void store_pair(OutF32, std::byte* dst, F32x16 first, F32x16 second, bool stream) {
+  store64(dst, _mm512_castps_si512(first.lanes), stream);
+  store64(dst + sizeof(__m512), _mm512_castps_si512(second.lanes), stream);
+}
+inline void store_pair(OutBf16, std::byte* dst, F32x16 first, F32x16 second, bool stream) {
 #if defined(AMN_SIMD_HARDWARE_BF16)
   // VCVTNE2PS2BF16 rounds to nearest even and quiets NaNs as we do, but flushes subnormal
   // inputs to zero: vectors holding one take the integer path below
   constexpr int kSubnormal = 0x20;  // VFPCLASSPS category
   if ((_mm512_fpclass_ps_mask(first.lanes, kSubnormal) | _mm512_fpclass_ps_mask(second.lanes, kSubnormal)) == 0) {
-    _mm512_storeu_si512(dst, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(second.lanes, first.lanes)));
+    store64(dst, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(second.lanes, first.lanes)), stream);
     return;
   }
 #endif
   // one permute gathers the high halves of both vectors' 32 lanes
   const __m512i high_halves = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29,
                                                27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-  _mm512_storeu_si512(dst, _mm512_permutex2var_epi16(bf16_in_high_half(first.lanes), high_halves,
-                                                     bf16_in_high_half(second.lanes)));
+  store64(dst, _mm512_permutex2var_epi16(bf16_in_high_half(first.lanes), high_halves, bf16_in_high_half(second.lanes)),
+          stream);
 }
-inline void store_pair(OutF16, std::byte* dst, F32x16 first, F32x16 second) {
+inline void store_pair(OutF16, std::byte* dst, F32x16 first, F32x16 second, bool stream) {
   constexpr int kRounding = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_cvtps_ph(first.lanes, kRounding));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst) + 1, _mm512_cvtps_ph(second.lanes, kRounding));
+  const __m512i low = _mm512_castsi256_si512(_mm512_cvtps_ph(first.lanes, kRounding));
+  store64(dst, _mm512_inserti64x4(low, _mm512_cvtps_ph(second.lanes, kRounding), 1), stream);
 }
 
 /// Lanes of 16 floats at `src` (any alignment).

@@ -7,6 +7,13 @@ namespace amn::kernels::simd::AMN_SIMD_NAMESPACE {
 /// Lanes of every vector: elements produced per step.
 inline constexpr size_t kLanes = 16;
 
+/// Outputs of at least this many bytes, 64-byte aligned, are written with non-temporal stores.
+inline constexpr size_t kStreamMinBytes = size_t{1} << 20;
+inline constexpr size_t kStreamAlignment = 64;
+
+/// Orders earlier non-temporal stores before later stores (and before another thread reads).
+inline void fence_streams() { _mm_sfence(); }
+
 /// Output element types of the kernels: bytes per element.
 struct OutF32 {
   static constexpr size_t kBytes = 4;
