@@ -4,10 +4,12 @@
 //
 // Input blocks are the real ggml-quantised blocks of shared/fixtures/ggml/all_types.gguf, tiled
 // to the bench shape (4096 × 11008 elements by default), so scales are realistic. Q8_1 and Q8_K,
-// ggml's dot-product formats that no file holds, are built from the Q8_0 blocks. Output buffers
-// are touched before timing, as the engine's pooled buffers are.
+// ggml's dot-product formats that no file holds, are built from the Q8_0 blocks. The output
+// buffer is page-aligned and touched before timing, as the engine's pooled window buffers are,
+// and refilled with a new byte (untimed) before every run.
 //
-// usage: amn-bench-kernels [--reps N] [--elems N] [--only NAME,...] [--fixture PATH]
+// usage: amn-bench-kernels [--reps N] [--elems N] [--only NAME,...] [--fixture PATH] [--clock wall|cpu]
+//        (NAME: a block type as ggml spells it, or "narrow")
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
@@ -15,6 +17,7 @@
 #include <algorithm>
 #include <bit>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -45,16 +48,27 @@ struct Options {
   size_t elems = kDefaultElems;
   std::vector<std::string> only;
   std::string fixture = AMN_SOURCE_DIR "/../shared/fixtures/ggml/all_types.gguf";
+  bool thread_cpu_clock = false;  // --clock cpu: one-thread runs timed in thread CPU time
 };
 
-/// Median wall time of `reps` runs of `work` after one warm-up run, in seconds.
-double median_seconds(size_t reps, const std::function<void()>& work) {
-  work();
+/// Now in seconds: wall clock, or this thread's CPU time, which leaves out the time other
+/// processes hold the core (the noise of a shared machine; meaningful for one thread only).
+double seconds_now(bool thread_cpu) {
+  if (!thread_cpu) return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+  timespec time{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time);
+  return static_cast<double>(time.tv_sec) + static_cast<double>(time.tv_nsec) * 1e-9;
+}
+
+/// Median time of `reps` runs of `work` after one warm-up run, in seconds. Before each run
+/// (untimed) `output` is filled with a new byte, so no run rewrites the bytes already there.
+double median_seconds(size_t reps, std::span<std::byte> output, bool thread_cpu, const std::function<void()>& work) {
   std::vector<double> times;
-  for (size_t rep = 0; rep < reps; ++rep) {
-    const auto start = Clock::now();
+  for (size_t rep = 0; rep <= reps; ++rep) {
+    std::memset(output.data(), static_cast<int>(0xa5 + rep), output.size());
+    const double start = seconds_now(thread_cpu);
     work();
-    times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    if (rep > 0) times.push_back(seconds_now(thread_cpu) - start);
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
@@ -160,6 +174,7 @@ Options parse_args(int argc, char** argv) {
     if (key == "--reps") options.reps = std::stoul(value);
     if (key == "--elems") options.elems = std::stoul(value);
     if (key == "--fixture") options.fixture = value;
+    if (key == "--clock") options.thread_cpu_clock = value == "cpu";
     if (key == "--only") {
       for (size_t start = 0; start <= value.size();) {
         const size_t comma = std::min(value.find(',', start), value.size());
@@ -188,26 +203,25 @@ int main(int argc, char** argv) {
   std::memset(out.data(), 0, out.size());
   std::map<size_t, std::pair<double, double>> bound;        // out bytes per element → Gelem/s
   std::map<size_t, std::pair<double, double>> write_bound;  // the same for memset
+  const bool cpu_clock = options.thread_cpu_clock;
   for (const size_t out_size : {size_t{2}, size_t{4}}) {
     const size_t bytes = elems * out_size;
     const auto gelems = [&](double seconds) { return static_cast<double>(elems) / seconds / 1e9; };
+    const auto copy = [&](size_t first, size_t last) {
+      std::memcpy(out.data() + first, copy_src.data() + first, last - first);
+    };
+    const auto set = [&](size_t first, size_t last) { std::memset(out.data() + first, 1, last - first); };
     bound[out_size] = {
-        gelems(median_seconds(options.reps, [&] { std::memcpy(out.data(), copy_src.data(), bytes); })),
-        gelems(median_seconds(options.reps, [&] {
-          parallel_chunks(bytes, kChunkElems * out_size, [&](size_t first, size_t last) {
-            std::memcpy(out.data() + first, copy_src.data() + first, last - first);
-          });
-        }))};
+        gelems(median_seconds(options.reps, out, cpu_clock, [&] { copy(0, bytes); })),
+        gelems(median_seconds(options.reps, out, false, [&] { parallel_chunks(bytes, kChunkElems * out_size, copy); }))};
     write_bound[out_size] = {
-        gelems(median_seconds(options.reps, [&] { std::memset(out.data(), 1, bytes); })),
-        gelems(median_seconds(options.reps, [&] {
-          parallel_chunks(bytes, kChunkElems * out_size,
-                          [&](size_t first, size_t last) { std::memset(out.data() + first, 1, last - first); });
-        }))};
+        gelems(median_seconds(options.reps, out, cpu_clock, [&] { set(0, bytes); })),
+        gelems(median_seconds(options.reps, out, false, [&] { parallel_chunks(bytes, kChunkElems * out_size, set); }))};
   }
 
-  std::printf("shape %zu elements, %zu threads, ISA %s, median of %zu\n", elems, threads,
-              std::string(amn::kernels::isa_name(amn::kernels::active_isa())).c_str(), options.reps);
+  std::printf("shape %zu elements, %zu threads, ISA %s, median of %zu, 1 thread timed by the %s\n", elems, threads,
+              std::string(amn::kernels::isa_name(amn::kernels::active_isa())).c_str(), options.reps,
+              cpu_clock ? "thread's CPU time" : "wall clock");
   std::printf("memcpy of the output: %.1f / %.1f GB/s (2 / 4 bytes per element) on 1 thread, %.1f / %.1f on %zu\n\n",
               bound[2].first * 2, bound[4].first * 4, bound[2].second * 2, bound[4].second * 4, threads);
   std::printf("| kernel   | out  | 1 thread Gelem/s | %zu threads Gelem/s | 1 thread %% of memcpy | %zu threads %% of memcpy |\n",
@@ -225,10 +239,10 @@ int main(int argc, char** argv) {
     std::vector<float> values(elems);
     for (size_t idx = 0; idx < elems; ++idx) values[idx] = static_cast<float>(idx % 251) * 1.0e-3f - 0.125f;
     const auto* source = values.data();
-    const double single = median_seconds(options.reps, [&] {
+    const double single = median_seconds(options.reps, out, cpu_clock, [&] {
       amn::kernels::store_f32(source, elems, DType::BF16, out.data());
     });
-    const double all = median_seconds(options.reps, [&] {
+    const double all = median_seconds(options.reps, out, false, [&] {
       parallel_chunks(elems, kChunkElems, [&](size_t first, size_t last) {
         amn::kernels::store_f32(source + first, last - first, DType::BF16, out.data() + first * 2);
       });
@@ -237,7 +251,8 @@ int main(int argc, char** argv) {
   }
 
   const auto patterns = load_patterns(options.fixture);
-  for (const auto& [type, pattern] : patterns) {
+  for (const auto& [block_type, pattern] : patterns) {
+    const DType type = block_type;  // a variable the lambdas below can capture (Clang 14)
     const auto& type_info = amn::info(type);
     if (!selected(options, type_info.name)) continue;
     const size_t block_bytes = type_info.block_bits / 8;
@@ -245,10 +260,10 @@ int main(int argc, char** argv) {
     const auto input = tile(pattern, blocks * block_bytes);
     for (const DType to : {DType::BF16, DType::F32}) {
       const size_t out_size = amn::info(to).block_bits / 8;
-      const double single = median_seconds(options.reps, [&] {
+      const double single = median_seconds(options.reps, out, cpu_clock, [&] {
         amn::kernels::dequant_elements(type, input.data(), blocks, to, out.data());
       });
-      const double all = median_seconds(options.reps, [&] {
+      const double all = median_seconds(options.reps, out, false, [&] {
         parallel_chunks(blocks, kChunkElems / type_info.block_elems, [&](size_t first, size_t last) {
           amn::kernels::dequant_elements(type, input.data() + first * block_bytes, last - first, to,
                                          out.data() + first * type_info.block_elems * out_size);

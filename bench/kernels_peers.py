@@ -3,14 +3,17 @@
 level), the peer anamnesis (bench/peer-anamnesis, its kernels from crates.io) and gguf-py
 (`gguf.quants.dequantize`, numpy, F32 only), all on the same tiled ggml blocks at the same shape.
 
-Runs one tool after the other and prints the load average before each; with --rounds N the amn
-and anamnesis runs are repeated N times, interleaved, and each cell keeps its best median (other
-work on the machine only ever slows a run down). Then prints one Markdown table of medians in
-Gelem/s (1 thread and all threads) with amn's ratio to anamnesis and to the memcpy bound. amn-bench-kernels must be built (meson, -Dbenchmarks=enabled or auto); the peer is built
+One-thread runs are timed by the thread's CPU time by default (--clock cpu), which leaves out
+the time other processes hold the core; all-thread runs by the wall clock. gguf-py is timed by
+the wall clock. Runs one tool after the other and prints the load average before each; with --rounds N the amn
+and anamnesis runs are repeated N times, interleaved, and each cell takes the median of its
+rounds. Then prints one Markdown table of medians in Gelem/s (1 thread and all threads) with
+amn's ratio to anamnesis and to the memcpy bound. amn-bench-kernels must be built (meson, -Dbenchmarks=enabled or auto); the peer is built
 here with `cargo build --release --offline` (its crates come from the local cargo registry).
 
 usage: bench/kernels_peers.py [--build build] [--isa scalar,avx2,avx512,avx512bf16] [--rounds 3]
-                              [--reps 7] [--gguf-py-reps 3] [--elems N] [--only Q8_0,Q4_K]
+                              [--clock cpu|wall] [--reps 7] [--gguf-py-reps 3] [--elems N]
+                              [--only Q8_0,Q4_K]
 """
 import argparse
 import os
@@ -49,7 +52,7 @@ def run(command, env=None):
 
 def bench_amn(args, isa):
     command = [os.path.join(args.build, "bench", "amn-bench-kernels"), "--reps", str(args.reps),
-               "--elems", str(args.elems)]
+               "--elems", str(args.elems), "--clock", args.clock]
     if args.only:
         command += ["--only", args.only + ",narrow"]
     return table_rows(run(command, dict(os.environ, AMN_FORCE_ISA=isa)))
@@ -58,7 +61,7 @@ def bench_amn(args, isa):
 def bench_anamnesis(args):
     subprocess.run(["cargo", "build", "--release", "--offline", "--quiet"], cwd=PEER_DIR, check=True)
     command = [os.path.join(PEER_DIR, "target", "release", "peer-anamnesis"), FIXTURE, "--reps", str(args.reps),
-               "--elems", str(args.elems)]
+               "--elems", str(args.elems), "--clock", args.clock]
     if args.only:
         command += ["--only", args.only]
     return table_rows(run(command))
@@ -99,14 +102,13 @@ def bench_gguf_py(args):
     return rows
 
 
-def best_of(runs):
-    """Per cell, the best of several runs' (1 thread, all threads) medians."""
-    best = {}
+def median_of(runs):
+    """Per cell, the median of several runs' (1 thread, all threads) medians."""
+    cells = {}
     for rows in runs:
-        for key, (single, all_threads) in rows.items():
-            old_single, old_all = best.get(key, (0.0, 0.0))
-            best[key] = (max(old_single, single), max(old_all, all_threads))
-    return best
+        for key, values in rows.items():
+            cells.setdefault(key, []).append(values)
+    return {key: tuple(statistics.median(column) for column in zip(*values)) for key, values in cells.items()}
 
 
 def ratio(numerator, denominator):
@@ -123,6 +125,8 @@ def main():
     parser.add_argument("--isa", default="scalar,avx2,avx512,avx512bf16",
                         help="amn levels to run (AMN_FORCE_ISA), best last")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="one-thread runs timed by the thread's CPU time (robust to other load) or the wall clock")
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--gguf-py-reps", type=int, default=3)
     parser.add_argument("--elems", type=int, default=4096 * 11008)
@@ -136,8 +140,8 @@ def main():
         for isa in levels:
             amn_runs[isa].append(bench_amn(args, isa))
         peer_runs.append(bench_anamnesis(args))
-    amn = {isa: best_of(runs) for isa, runs in amn_runs.items()}
-    peer = best_of(peer_runs)
+    amn = {isa: median_of(runs) for isa, runs in amn_runs.items()}
+    peer = median_of(peer_runs)
     python = bench_gguf_py(args)
     print(f"load average at the end: {load():.2f}", file=sys.stderr)
 

@@ -281,6 +281,20 @@ void q2_k(const std::byte* src, size_t blocks, std::byte* dst) {
   }
 }
 
+/// Shifts of the top 2 bits of Q3_K scale s: field s / 4 of byte 8 + s % 4.
+alignas(64) constexpr int32_t kQ3HighShifts[kLanes] = {0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6};
+
+/// d · (6-bit scale − 32) of all 16 Q3_K sub-blocks (the reference's q3_scale, vectorised): low
+/// 4 bits the low nibbles of bytes 0..7 then their high nibbles, top 2 bits as kQ3HighShifts.
+inline F32x16 q3_sub_scales(const uint8_t* packed, float scale) {
+  constexpr int32_t kBias = 32;
+  const U8x16 low_bytes = load8(packed);
+  const I32x16 low = widen_u8(join_low_halves(low_nibbles(low_bytes), high_nibbles(low_bytes)));
+  const U8x16 high_bytes = shuffle(load4(packed + 8), from_u32(0x03020100, 0x03020100, 0x03020100, 0x03020100));
+  const I32x16 high = shift_right(widen_u8(high_bytes), load_i32(kQ3HighShifts)) & splat_i32(kTwoBits);
+  return splat(scale) * to_float((low | shift_left<4>(high)) - splat_i32(kBias));
+}
+
 template <class Out>
 void q3_k(const std::byte* src, size_t blocks, std::byte* dst) {
   // the high bit of sub-block s is bit s/2 of hmask[16·(s%2) + lane]; a clear bit subtracts 4:
@@ -290,14 +304,13 @@ void q3_k(const std::byte* src, size_t blocks, std::byte* dst) {
   const U8x16 four = splat_u8(4);
   for (size_t block_idx = 0; block_idx < blocks; ++block_idx) {
     const auto& block = block_at<BlockQ3_K>(src, block_idx);
-    const float scale = scale_of(block.d);
+    const F32x16 sub_scales = q3_sub_scales(block.scales, scale_of(block.d));
     F32x16 values[kSubBlocks16];
     AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks16; ++sub) {
-      const float sub_scale = scale * static_cast<float>(q3_scale(block.scales, sub));
       const U8x16 high = bit_field(load16(block.hmask + kHmaskHalf * (sub % 2)), static_cast<int>(sub / 2), kOneBit);
       const U8x16 codes = sub_u8(bit_or(k2_codes(block.qs, sub), shift_left_u8(high, 2)), four);
-      values[sub] = splat(sub_scale) * signed_values(codes);
+      values[sub] = broadcast_lane(sub_scales, sub) * signed_values(codes);
     }
     AMN_UNROLL
     for (size_t sub = 0; sub < kSubBlocks16; sub += 2) out.put(values[sub], values[sub + 1]);

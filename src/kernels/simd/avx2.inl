@@ -36,6 +36,9 @@ inline I32x16 load_i32(const int32_t* values) {
 inline I32x16 operator&(I32x16 left, I32x16 right) {
   return {_mm256_and_si256(left.low, right.low), _mm256_and_si256(left.high, right.high)};
 }
+inline I32x16 operator|(I32x16 left, I32x16 right) {
+  return {_mm256_or_si256(left.low, right.low), _mm256_or_si256(left.high, right.high)};
+}
 inline I32x16 operator-(I32x16 left, I32x16 right) {
   return {_mm256_sub_epi32(left.low, right.low), _mm256_sub_epi32(left.high, right.high)};
 }
@@ -50,6 +53,10 @@ inline I32x16 shift_right(I32x16 values, I32x16 counts) {
 template <int kCount>
 inline I32x16 shift_right(I32x16 values) {
   return {_mm256_srli_epi32(values.low, kCount), _mm256_srli_epi32(values.high, kCount)};
+}
+template <int kCount>
+inline I32x16 shift_left(I32x16 values) {
+  return {_mm256_slli_epi32(values.low, kCount), _mm256_slli_epi32(values.high, kCount)};
 }
 
 inline F32x16 to_float(I32x16 values) { return {_mm256_cvtepi32_ps(values.low), _mm256_cvtepi32_ps(values.high)}; }

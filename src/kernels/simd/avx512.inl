@@ -22,6 +22,7 @@ inline I32x16 splat_i32(int32_t value) { return {_mm512_set1_epi32(value)}; }
 /// Lane j = values[j].
 inline I32x16 load_i32(const int32_t* values) { return {_mm512_loadu_si512(values)}; }
 inline I32x16 operator&(I32x16 left, I32x16 right) { return {_mm512_and_si512(left.lanes, right.lanes)}; }
+inline I32x16 operator|(I32x16 left, I32x16 right) { return {_mm512_or_si512(left.lanes, right.lanes)}; }
 inline I32x16 operator-(I32x16 left, I32x16 right) { return {_mm512_sub_epi32(left.lanes, right.lanes)}; }
 /// Low 32 bits of the product.
 inline I32x16 operator*(I32x16 left, I32x16 right) { return {_mm512_mullo_epi32(left.lanes, right.lanes)}; }
@@ -30,6 +31,10 @@ inline I32x16 shift_right(I32x16 values, I32x16 counts) { return {_mm512_srlv_ep
 template <int kCount>
 inline I32x16 shift_right(I32x16 values) {
   return {_mm512_srli_epi32(values.lanes, kCount)};
+}
+template <int kCount>
+inline I32x16 shift_left(I32x16 values) {
+  return {_mm512_slli_epi32(values.lanes, kCount)};
 }
 
 inline F32x16 to_float(I32x16 values) { return {_mm512_cvtepi32_ps(values.lanes)}; }
