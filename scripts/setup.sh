@@ -19,10 +19,11 @@ fi
 
 if [ "${1:-}" = "--test" ]; then
   # The tests load amn's outputs back with the libraries that define each format.
-  if ! python3 -c "import numpy, safetensors, gguf, pytest" 2>/dev/null; then
-    echo "setup: installing numpy safetensors gguf pytest (pip)" >&2
-    python3 -m pip install -q numpy safetensors gguf pytest 2>/dev/null ||
-      python3 -m pip install -q --break-system-packages numpy safetensors gguf pytest
+  # torch: the quantisation-scheme CLI tests read bf16 outputs and fixtures with safetensors.torch.
+  if ! python3 -c "import numpy, safetensors, gguf, pytest, torch" 2>/dev/null; then
+    echo "setup: installing numpy safetensors gguf pytest torch (pip)" >&2
+    python3 -m pip install -q numpy safetensors gguf pytest torch 2>/dev/null ||
+      python3 -m pip install -q --break-system-packages numpy safetensors gguf pytest torch
   fi
 fi
 
