@@ -66,20 +66,6 @@ void decode_f32(DType from, const std::byte* src, size_t count, float* dst) {
 
 }  // namespace
 
-float f16_to_f32(uint16_t half) {
-  uint32_t sign = static_cast<uint32_t>(half & 0x8000u) << 16;
-  uint32_t exponent = (half >> 10) & 0x1fu;
-  uint32_t mantissa = half & 0x3ffu;
-  if (exponent == 0x1f) {  // inf, or NaN with its payload kept and the quiet bit set (as torch and ggml)
-    return bits_to_f32(sign | 0x7f800000u | (mantissa << 13) | (mantissa ? 0x400000u : 0u));
-  }
-  if (exponent == 0) {
-    float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-    return sign ? -magnitude : magnitude;
-  }
-  return bits_to_f32(sign | ((exponent + 112) << 23) | (mantissa << 13));
-}
-
 uint16_t f32_to_f16(float value) {
   uint32_t bits = std::bit_cast<uint32_t>(value);
   auto sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);

@@ -1,6 +1,7 @@
 // Element conversions between plain float types (widening exact, narrowing round-to-nearest-even).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -10,8 +11,31 @@
 
 namespace amn::kernels {
 
-/// IEEE half → float (exact).
-[[nodiscard]] float f16_to_f32(uint16_t half);
+/// IEEE half → float as ggml and torch convert it: exact for every finite value and infinity;
+/// a NaN keeps its payload and gains the quiet bit (ggml's conversion goes through a float
+/// multiply, which quiets signalling NaNs).
+[[nodiscard]] inline float f16_to_f32(uint16_t half) {
+  constexpr uint32_t kHalfExponentMask = 0x1f;
+  constexpr uint32_t kHalfMantissaBits = 10;
+  constexpr uint32_t kMantissaShift = 23 - kHalfMantissaBits;
+  constexpr uint32_t kExponentRebias = 127 - 15;
+  constexpr uint32_t kFloatQuietBit = 0x00400000;
+  constexpr float kSubnormalUnit = 0x1p-24f;  // value of the lowest half mantissa bit
+
+  const uint32_t sign = static_cast<uint32_t>(half & 0x8000u) << 16;
+  const uint32_t exponent = (half >> kHalfMantissaBits) & kHalfExponentMask;
+  const uint32_t mantissa = half & ((1u << kHalfMantissaBits) - 1);
+  uint32_t magnitude;
+  if (exponent == kHalfExponentMask) {
+    magnitude = 0x7f800000u | (mantissa << kMantissaShift) | (mantissa != 0 ? kFloatQuietBit : 0);
+  } else if (exponent == 0) {
+    magnitude = std::bit_cast<uint32_t>(static_cast<float>(mantissa) * kSubnormalUnit);
+  } else {
+    magnitude = ((exponent + kExponentRebias) << 23) | (mantissa << kMantissaShift);
+  }
+  return std::bit_cast<float>(sign | magnitude);
+}
+
 /// bfloat16 → float (exact).
 [[nodiscard]] inline float bf16_to_f32(uint16_t bf16) {
   uint32_t bits = static_cast<uint32_t>(bf16) << 16;

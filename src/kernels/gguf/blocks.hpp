@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/convert.hpp"
+
 namespace amn::kernels::gguf {
 
 /// Elements in a K-quant / IQ super-block (ggml QK_K).
@@ -31,35 +33,10 @@ struct LeU16 {
          (static_cast<uint32_t>(bytes[2]) << 16) | (static_cast<uint32_t>(bytes[3]) << 24);
 }
 
-/// IEEE binary16 bits → float as ggml converts them: exact for every finite value and infinity;
-/// a NaN keeps its payload and gains the quiet bit (ggml's conversion goes through a float
-/// multiply, which quiets signalling NaNs).
-[[nodiscard]] inline float half_bits_to_f32(uint16_t half) {
-  constexpr uint32_t kHalfExponentMask = 0x1f;
-  constexpr uint32_t kHalfMantissaBits = 10;
-  constexpr uint32_t kMantissaShift = 23 - kHalfMantissaBits;
-  constexpr uint32_t kExponentRebias = 127 - 15;
-  constexpr uint32_t kFloatQuietBit = 0x00400000;
-  constexpr float kSubnormalUnit = 0x1p-24f;  // value of the lowest half mantissa bit
-
-  const uint32_t sign = static_cast<uint32_t>(half & 0x8000u) << 16;
-  const uint32_t exponent = (half >> kHalfMantissaBits) & kHalfExponentMask;
-  const uint32_t mantissa = half & ((1u << kHalfMantissaBits) - 1);
-  uint32_t magnitude;
-  if (exponent == kHalfExponentMask) {
-    magnitude = 0x7f800000u | (mantissa << kMantissaShift) | (mantissa != 0 ? kFloatQuietBit : 0);
-  } else if (exponent == 0) {
-    magnitude = std::bit_cast<uint32_t>(static_cast<float>(mantissa) * kSubnormalUnit);
-  } else {
-    magnitude = ((exponent + kExponentRebias) << 23) | (mantissa << kMantissaShift);
-  }
-  return std::bit_cast<float>(sign | magnitude);
-}
-
 /// A binary16 value (ggml_half) stored at any alignment.
 struct Half {
   LeU16 bits;
-  [[nodiscard]] float to_f32() const { return half_bits_to_f32(bits.value()); }
+  [[nodiscard]] float to_f32() const { return f16_to_f32(bits.value()); }
 };
 
 /// Copies block `block_idx` of a packed array of `Block`s (any alignment) into a local value.

@@ -186,7 +186,7 @@ void dequant_iq1_m_ref(const std::byte* src, size_t blocks, float* dst) {
     // the fp16 scale: top nibble of word w is nibble w of its bits
     const auto scale_bits = static_cast<uint16_t>((words[0] >> 12) | ((words[1] >> 8) & 0x00f0) |
                                                   ((words[2] >> 4) & 0x0f00) | (words[3] & 0xf000));
-    const float scale = half_bits_to_f32(scale_bits);
+    const float scale = f16_to_f32(scale_bits);
     for (size_t sub = 0; sub < kSubBlocks; ++sub) {
       // two 3-bit scales per sub-block (first and second 16 elements), 6 bits per sub-block
       const unsigned scale_field = words[sub / 2] >> (6 * (sub % 2));
