@@ -20,6 +20,7 @@
 #include "amn/amn.hpp"
 #include "cli/report.hpp"
 #include "io/output.hpp"
+#include "kernels/isa.hpp"
 
 namespace {
 
@@ -103,7 +104,7 @@ void add_engine_options(CLI::App* command, Options& options) {
   command->add_flag("--json", options.json, "Print a JSON summary on stdout");
   command->add_flag("--progress", options.progress, "Report progress on stderr even when it is not a terminal");
   command->add_flag("-q,--quiet", options.quiet, "Print nothing on success");
-  command->add_flag("-v,--verbose", options.verbose, "Say how the engine runs (threads, chunk size, budget, I/O path)");
+  command->add_flag("-v,--verbose", options.verbose, "Say how the engine runs (threads, chunk size, budget, I/O path, kernel ISA level)");
   add_limit_options(command, options);
 }
 
@@ -220,7 +221,7 @@ int run_convert(const Options& options, const char* verb) {
     amn::ConvertResult plan = amn::convert(catalog, options.output, plan_only, limits);
     std::cerr << "amn: engine: " << plan.threads << " threads, " << amn::cli::human_bytes(plan.chunk_bytes)
               << " chunks, memory budget " << amn::cli::human_bytes(plan.memory_budget) << ", output through "
-              << plan.io_mode << '\n';
+              << plan.io_mode << ", kernels " << amn::kernels::isa_name(amn::kernels::active_isa()) << '\n';
   }
   ProgressPrinter printer(progress, !options.quiet && !options.dry_run &&
                                         (options.progress || ::isatty(STDERR_FILENO) != 0));

@@ -271,3 +271,16 @@ def test_budget_and_threads_follow_the_cgroup(tmp_path):
     finally:
         for folder in dirs:
             os.rmdir(folder)
+
+
+def test_verbose_names_the_engine_settings_and_kernel_level(tmp_path):
+    def first_line(env):
+        proc = run_env(["remember", SAMPLE, "-o", tmp_path / "out.safetensors", "-f", "-v", "--threads", "1",
+                        "--memory-budget", "64MiB"], dict(env, AMN_IO="pwrite"))
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr.splitlines()[0]
+    line = first_line({"AMN_FORCE_ISA": "scalar"})
+    assert line.startswith("amn: engine: 1 threads, ") and "memory budget 64.0 MiB" in line, line
+    assert "output through pwrite" in line and line.endswith("kernels scalar"), line
+    best = first_line({}).rsplit(" ", 1)[-1]
+    assert best in ("scalar", "avx2", "avx512", "avx512bf16"), best
