@@ -18,12 +18,12 @@ if ((${#missing[@]})); then
 fi
 
 if [ "${1:-}" = "--test" ]; then
-  # The tests load amn's outputs back with the libraries that define each format.
-  # torch: the quantisation-scheme CLI tests read bf16 outputs and fixtures with safetensors.torch.
-  if ! python3 -c "import numpy, safetensors, gguf, pytest, torch" 2>/dev/null; then
-    echo "setup: installing numpy safetensors gguf pytest torch (pip)" >&2
-    python3 -m pip install -q numpy safetensors gguf pytest torch 2>/dev/null ||
-      python3 -m pip install -q --break-system-packages numpy safetensors gguf pytest torch
+  # The tests load amn's outputs back with the libraries that define each format; no torch:
+  # safetensors files (bf16 and fp8 too) are read raw with safetensors.deserialize and numpy.
+  if ! python3 -c "import numpy, safetensors, gguf, pytest" 2>/dev/null; then
+    echo "setup: installing numpy safetensors gguf pytest (pip)" >&2
+    python3 -m pip install -q numpy safetensors gguf pytest 2>/dev/null ||
+      python3 -m pip install -q --break-system-packages numpy safetensors gguf pytest
   fi
 fi
 

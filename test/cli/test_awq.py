@@ -9,67 +9,42 @@ import shutil
 
 import numpy as np
 import pytest
-import safetensors.numpy
-import torch
-from safetensors.torch import load_file
 
-from conftest import FIXTURES, ROOT, run
+from conftest import FIXTURES, ROOT, assert_any_chunking_gives, assert_holds, refused, remember, st_load, values
 
+BASE = FIXTURES / "awq"
 CASES = ["gemm-g128", "gemm-g64-bf16"]
 HOSTILE = ROOT / "test" / "hostile" / "awq"
 COMPANIONS = (".qweight", ".qzeros", ".scales")
 
 
-def bits(array):
-    return array.view(np.uint16 if array.dtype.itemsize == 2 else np.uint32)
-
-
-def remember(source, tmp_path, *args):
-    out = tmp_path / "out.safetensors"
-    run("remember", source, "-o", out, "-q", *args, check=0)
-    return out
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_f32_equals_autoawq(case, tmp_path):
-    out = safetensors.numpy.load_file(str(remember(FIXTURES / "awq" / case / "model.safetensors", tmp_path,
-                                                   "--dtype", "f32")))
-    expected = safetensors.numpy.load_file(str(FIXTURES / "awq" / case / "expected.safetensors"))
-    for name, want in expected.items():
-        assert out[name].dtype == np.float32 and out[name].shape == want.shape, name
-        assert np.array_equal(bits(out[name]), bits(want)), name
+    out = remember(BASE / case / "model.safetensors", tmp_path, "--dtype", "f32")
+    assert_holds(out, st_load(BASE / case / "expected.safetensors"), dtype="F32")
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_any_chunking_gives_the_same_rows(case, tmp_path):
-    expected = safetensors.numpy.load_file(str(FIXTURES / "awq" / case / "expected.safetensors"))
-    for chunk in ["7", "1000"]:
-        folder = tmp_path / chunk
-        folder.mkdir()
-        out = safetensors.numpy.load_file(str(remember(FIXTURES / "awq" / case / "model.safetensors", folder,
-                                                       "--dtype", "f32", "--chunk-size", chunk, "--threads", "2")))
-        for name, want in expected.items():
-            assert np.array_equal(bits(out[name]), bits(want)), f"{name} with chunks of {chunk}"
+    expected = st_load(BASE / case / "expected.safetensors")
+    assert_any_chunking_gives(expected, BASE / case / "model.safetensors", tmp_path)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_bf16_default_is_narrowed_expected(case, tmp_path):
-    out = load_file(str(remember(FIXTURES / "awq" / case / "model.safetensors", tmp_path)))  # default bf16
-    expected = load_file(str(FIXTURES / "awq" / case / "expected_bf16.safetensors"))
-    for name, want in expected.items():
-        assert out[name].dtype == torch.bfloat16, name
-        assert torch.equal(out[name].view(torch.int16), want.view(torch.int16)), name
+    out = remember(BASE / case / "model.safetensors", tmp_path)  # default bf16
+    assert_holds(out, st_load(BASE / case / "expected_bf16.safetensors"), dtype="BF16")
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_companions_leave_and_others_pass_through(case, tmp_path):
-    model = load_file(str(FIXTURES / "awq" / case / "model.safetensors"))
-    expected = load_file(str(FIXTURES / "awq" / case / "expected.safetensors"))
-    out = load_file(str(remember(FIXTURES / "awq" / case / "model.safetensors", tmp_path, "--dtype", "f32")))
+    model = st_load(BASE / case / "model.safetensors")
+    expected = st_load(BASE / case / "expected.safetensors")
+    out = remember(BASE / case / "model.safetensors", tmp_path, "--dtype", "f32")
     others = {name for name in model if not name.endswith(COMPANIONS)}
     assert set(out) == set(expected) | others
     for name in others:
-        assert torch.equal(out[name], model[name].float()), name
+        assert np.array_equal(values(out[name]), values(model[name]).astype(np.float32)), name
 
 
 @pytest.mark.parametrize("quantization,fragment", [
@@ -84,13 +59,11 @@ def test_companions_leave_and_others_pass_through(case, tmp_path):
 def test_broken_configs_are_refused(quantization, fragment, tmp_path):
     folder = tmp_path / "model"
     folder.mkdir()
-    shutil.copy(FIXTURES / "awq" / "gemm-g128" / "model.safetensors", folder)
+    shutil.copy(BASE / "gemm-g128" / "model.safetensors", folder)
     (folder / "config.json").write_text(json.dumps({"quantization_config": quantization}))
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    proc = run("remember", folder / "model.safetensors", "-o", out_dir / "out.safetensors", check=1)
-    assert fragment in proc.stderr
-    assert list(out_dir.iterdir()) == []
+    assert fragment in refused(folder / "model.safetensors", out_dir)
 
 
 @pytest.mark.parametrize("name,fragment", [
@@ -102,7 +75,5 @@ def test_broken_configs_are_refused(quantization, fragment, tmp_path):
 ])
 def test_broken_companions_are_refused(name, fragment, tmp_path):
     source = HOSTILE / f"{name}.safetensors"
-    out = tmp_path / "out.safetensors"
-    proc = run("remember", source, "-o", out, check=1)
-    assert str(source) in proc.stderr and fragment in proc.stderr
-    assert list(tmp_path.iterdir()) == []
+    stderr = refused(source, tmp_path)
+    assert str(source) in stderr and fragment in stderr

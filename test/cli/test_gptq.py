@@ -10,25 +10,13 @@ import shutil
 
 import numpy as np
 import pytest
-import safetensors.numpy
-import torch
-from safetensors.torch import load_file
 
-from conftest import FIXTURES, ROOT, run
+from conftest import FIXTURES, ROOT, assert_any_chunking_gives, assert_holds, refused, remember, st_load, values
 
-CASES = sorted(p.name for p in (FIXTURES / "gptq").iterdir() if p.is_dir())
+BASE = FIXTURES / "gptq"
+CASES = sorted(p.name for p in BASE.iterdir() if p.is_dir())
 HOSTILE = ROOT / "test" / "hostile" / "gptq"
 COMPANIONS = (".qweight", ".qzeros", ".scales", ".g_idx")
-
-
-def bits(array):
-    return array.view(np.uint16 if array.dtype.itemsize == 2 else np.uint32)
-
-
-def remember(source, tmp_path, *args):
-    out = tmp_path / "out.safetensors"
-    run("remember", source, "-o", out, "-q", *args, check=0)
-    return out
 
 
 def test_every_case_is_here():
@@ -37,66 +25,50 @@ def test_every_case_is_here():
 
 @pytest.mark.parametrize("case", CASES)
 def test_f32_equals_gptqmodel(case, tmp_path):
-    out = safetensors.numpy.load_file(str(remember(FIXTURES / "gptq" / case / "model.safetensors", tmp_path,
-                                                   "--dtype", "f32")))
-    expected = safetensors.numpy.load_file(str(FIXTURES / "gptq" / case / "expected.safetensors"))
-    for name, want in expected.items():
-        assert out[name].dtype == np.float32 and out[name].shape == want.shape, name
-        assert np.array_equal(bits(out[name]), bits(want)), name
+    out = remember(BASE / case / "model.safetensors", tmp_path, "--dtype", "f32")
+    assert_holds(out, st_load(BASE / case / "expected.safetensors"), dtype="F32")
 
 
 @pytest.mark.parametrize("case", ["3bit-g64-asym", "4bit-actorder", "2bit-g32-asym"])
 def test_any_chunking_gives_the_same_rows(case, tmp_path):
-    expected = safetensors.numpy.load_file(str(FIXTURES / "gptq" / case / "expected.safetensors"))
-    for chunk in ["7", "1000"]:
-        folder = tmp_path / chunk
-        folder.mkdir()
-        out = safetensors.numpy.load_file(str(remember(FIXTURES / "gptq" / case / "model.safetensors", folder,
-                                                       "--dtype", "f32", "--chunk-size", chunk, "--threads", "2")))
-        for name, want in expected.items():
-            assert np.array_equal(bits(out[name]), bits(want)), f"{name} with chunks of {chunk}"
+    expected = st_load(BASE / case / "expected.safetensors")
+    assert_any_chunking_gives(expected, BASE / case / "model.safetensors", tmp_path)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_bf16_default_is_narrowed_expected(case, tmp_path):
-    out = load_file(str(remember(FIXTURES / "gptq" / case / "model.safetensors", tmp_path)))  # default bf16
-    expected = load_file(str(FIXTURES / "gptq" / case / "expected_bf16.safetensors"))
-    for name, want in expected.items():
-        assert out[name].dtype == torch.bfloat16, name
-        assert torch.equal(out[name].view(torch.int16), want.view(torch.int16)), name
+    out = remember(BASE / case / "model.safetensors", tmp_path)  # default bf16
+    assert_holds(out, st_load(BASE / case / "expected_bf16.safetensors"), dtype="BF16")
 
 
 @pytest.mark.parametrize("case", ["4bit-g128-sym", "3bit-g64-asym"])
 def test_companions_leave_and_others_pass_through(case, tmp_path):
-    model = safetensors.numpy.load_file(str(FIXTURES / "gptq" / case / "model.safetensors"))
-    expected = safetensors.numpy.load_file(str(FIXTURES / "gptq" / case / "expected.safetensors"))
-    out = safetensors.numpy.load_file(str(remember(FIXTURES / "gptq" / case / "model.safetensors", tmp_path,
-                                                   "--dtype", "f32")))
+    model = st_load(BASE / case / "model.safetensors")
+    expected = st_load(BASE / case / "expected.safetensors")
+    out = remember(BASE / case / "model.safetensors", tmp_path, "--dtype", "f32")
     others = {name for name in model if not name.endswith(COMPANIONS)}
     assert set(out) == set(expected) | others
     for name in others:
-        assert np.array_equal(out[name], model[name].astype(np.float32)), name
+        assert np.array_equal(values(out[name]), values(model[name]).astype(np.float32)), name
 
 
 def copy_case(case, tmp_path):
     """The case's model.safetensors alone in a fresh folder (no config beside it)."""
     folder = tmp_path / "model"
     folder.mkdir()
-    shutil.copy(FIXTURES / "gptq" / case / "model.safetensors", folder)
+    shutil.copy(BASE / case / "model.safetensors", folder)
     return folder
 
 
 def test_quantize_config_wins_over_config_json(tmp_path):
     folder = copy_case("4bit-g64-asym-v2", tmp_path)
-    shutil.copy(FIXTURES / "gptq" / "4bit-g64-asym-v2" / "quantize_config.json", folder)
+    shutil.copy(BASE / "4bit-g64-asym-v2" / "quantize_config.json", folder)
     (folder / "config.json").write_text(json.dumps({"quantization_config": {"quant_method": "gptq", "bits": 4,
                                                                             "group_size": 64}}))  # would mean v1
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    out = safetensors.numpy.load_file(str(remember(folder / "model.safetensors", out_dir, "--dtype", "f32")))
-    expected = safetensors.numpy.load_file(str(FIXTURES / "gptq" / "4bit-g64-asym-v2" / "expected.safetensors"))
-    for name, want in expected.items():
-        assert np.array_equal(bits(out[name]), bits(want)), name
+    out = remember(folder / "model.safetensors", out_dir, "--dtype", "f32")
+    assert_holds(out, st_load(BASE / "4bit-g64-asym-v2" / "expected.safetensors"))
 
 
 @pytest.mark.parametrize("config_name,text,fragment", [
@@ -116,9 +88,7 @@ def test_broken_configs_are_refused(config_name, text, fragment, tmp_path):
     (folder / config_name).write_text(text)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    proc = run("remember", folder / "model.safetensors", "-o", out_dir / "out.safetensors", check=1)
-    assert fragment in proc.stderr
-    assert list(out_dir.iterdir()) == []
+    assert fragment in refused(folder / "model.safetensors", out_dir)
 
 
 @pytest.mark.parametrize("name,fragment", [
@@ -133,7 +103,5 @@ def test_broken_configs_are_refused(config_name, text, fragment, tmp_path):
 ])
 def test_broken_companions_are_refused(name, fragment, tmp_path):
     source = HOSTILE / f"{name}.safetensors"
-    out = tmp_path / "out.safetensors"
-    proc = run("remember", source, "-o", out, check=1)
-    assert str(source) in proc.stderr and fragment in proc.stderr
-    assert list(tmp_path.iterdir()) == []
+    stderr = refused(source, tmp_path)
+    assert str(source) in stderr and fragment in stderr

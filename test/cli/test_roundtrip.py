@@ -6,22 +6,12 @@ import json
 import gguf
 import numpy as np
 import pytest
-import safetensors
 
-from conftest import FIXTURES, ROOT, fixture_files, run
+from conftest import FIXTURES, ROOT, fixture_files, run, st_load, st_metadata
 
 # dtype: (bit pattern width, exponent mask = +inf, quiet bit)
 NAN_BITS = {"BF16": ("<u2", 0x7F80, 0x0040), "F16": ("<u2", 0x7C00, 0x0200), "F32": ("<u4", 0x7F800000, 0x00400000)}
 GGUF_HOLDS = {"F32", "F16", "BF16", "F64", "I8", "I16", "I32", "I64"}
-
-
-def st_load(path):
-    """{name: (dtype, shape, bytes)} and metadata, as the safetensors package reads them."""
-    raw = path.read_bytes()
-    tensors = {name: (t["dtype"], list(t["shape"]), bytes(t["data"])) for name, t in safetensors.deserialize(raw)}
-    with safetensors.safe_open(str(path), "numpy") as handle:
-        metadata = handle.metadata() or {}
-    return tensors, metadata
 
 
 def gguf_load(path):
@@ -49,11 +39,12 @@ def test_safetensors_to_safetensors_is_lossless(source, tmp_path):
     out = tmp_path / "out.safetensors"
     run("convert", source, "-o", out, "-q", check=0)
     assert st_load(out) == st_load(source)
+    assert st_metadata(out) == st_metadata(source)
 
 
 @pytest.mark.parametrize("source", fixture_files("safetensors", ".safetensors"), ids=lambda p: p.name)
 def test_safetensors_to_gguf(source, tmp_path):
-    tensors, _ = st_load(source)
+    tensors = st_load(source)
     out = tmp_path / "out.gguf"
     proc = run("convert", source, "--to", "gguf", "-o", out, "-q")
     if any(dtype not in GGUF_HOLDS for dtype, _, _ in tensors.values()):
@@ -74,8 +65,8 @@ def test_safetensors_to_gguf(source, tmp_path):
 def test_dtype_matches_torch_casts(name, tmp_path):
     out = tmp_path / "out.safetensors"
     run("convert", FIXTURES / "convert" / "source.safetensors", "--dtype", name, "-o", out, "-q", check=0)
-    got, _ = st_load(out)
-    expected, _ = st_load(FIXTURES / "convert" / f"expected_{name}.safetensors")
+    got = st_load(out)
+    expected = st_load(FIXTURES / "convert" / f"expected_{name}.safetensors")
     assert got.keys() == expected.keys()
     for key in expected:
         g_dtype, g_shape, g_data = got[key]
@@ -101,11 +92,11 @@ def test_f16_narrowing_matches_numpy(tmp_path):
     source = FIXTURES / "convert" / "source.safetensors"
     out = tmp_path / "out.safetensors"
     run("convert", source, "--dtype", "f16", "-o", out, "-q", check=0)
-    tensors, _ = st_load(source)
+    tensors = st_load(source)
     _, shape, data = tensors["f32"]
     with np.errstate(over="ignore"):  # values past 65504 become inf, as they must
         expected = np.frombuffer(data, "<f4").astype("<f2").tobytes()
-    assert st_load(out)[0]["f32"][2] == expected
+    assert st_load(out)["f32"][2] == expected
 
 
 GGUF_SOURCES = [p for p in fixture_files("gguf", ".gguf") if "-of-" not in p.name or "-00001-of-" in p.name]
@@ -152,7 +143,7 @@ def test_numpy_to_safetensors(source, tmp_path):
         assert not out.exists()
         return
     assert proc.returncode == 0, proc.stderr
-    got, _ = st_load(out)
+    got = st_load(out)
     assert sorted(got) == sorted(arrays)
     for key, array in arrays.items():
         dtype, shape, data = got[key]
@@ -178,7 +169,7 @@ def test_pth_to_safetensors_matches_torch(source, tmp_path):
         name, dtype, shape, offset, count = line.split("\t")
         dims = [int(d) for d in shape.split(",")] if shape else []
         expected[name] = (dtype, dims, blob[int(offset):int(offset) + int(count)])
-    got, _ = st_load(out)
+    got = st_load(out)
     assert got == expected
 
 
@@ -192,5 +183,5 @@ def test_sharded_safetensors_input_is_one_model(entry, tmp_path):
     run("convert", source, "-o", out, "-q", check=0)
     expected = {}
     for shard in sorted(folder.glob("*.safetensors")):
-        expected.update(st_load(shard)[0])
-    assert st_load(out)[0] == expected
+        expected.update(st_load(shard))
+    assert st_load(out) == expected
