@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """End-to-end benchmark of the streaming engine (`amn remember`), side by side in one run with
-the disk's O_DIRECT write bandwidth (fio with 8 writes in flight, and dd with one), `cp` of the
+the disk: fio reading the input while writing as many bytes as amn's output (the I/O amn does,
+at the disk's best), fio and dd writing alone (O_DIRECT, 8 and 1 writes in flight; compared with
+amn on an input already in the page cache, so that only its writes meet the disk), `cp` of the
 same output, the pwrite path, and the peer anamnesis (`cargo install anamnesis --features cli,gguf`).
 
 Inputs are generated GGUF Q8_0 models (valid blocks: f16 scale + 32 int8) of the given sizes;
@@ -62,13 +64,15 @@ def drop_caches():
         pass
 
 
-def timed(cmd, env=None):
+def timed(cmd, env=None, pre_read=False):
     """(seconds, peak RSS bytes, stdout) of one command, caches dropped first. The peak comes
     from GNU time (%M), whose own footprint is a few MB: rusage of a child forked from this
-    Python process would carry over Python's peak."""
+    Python process would carry over Python's peak. With pre_read the command runs GNU time
+    itself (after reading its input) and the seconds include that read."""
     drop_caches()
     start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd if pre_read else ["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True,
+                          env=env)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr}")
@@ -91,14 +95,32 @@ def main():
         out = os.path.join(args.dir, "out.safetensors")
         data_bytes = write_gguf_q8_0(source, int(size * GiB))
         row = {"input_gib": size, "input_bytes": os.path.getsize(source)}
-        for label, env in (("amn_pwrite", dict(os.environ, AMN_IO="pwrite")), ("amn", None)):
+
+        def amn_run(label, env=None, warm=False):
             if os.path.exists(out):
                 os.remove(out)  # never hold two outputs at once: disks here hold ~80 GB
-            seconds, rss, stdout = timed([args.amn, "remember", source, "-o", out, "--json"], env)
+            cmd = [args.amn, "remember", source, "-o", out, "--json"]
+            if warm:  # the input read into the page cache first: only the writes meet the disk
+                cmd = ["sh", "-c", f"cat {source} > /dev/null && exec /usr/bin/time -f %M {' '.join(cmd)}"]
+            seconds, rss, stdout = timed(cmd, env, pre_read=warm)
             summary = json.loads(stdout)
-            row[label] = {"s": seconds, "rss": rss, "io": summary["io"], "budget": summary["memory_budget"]}
+            row[label] = {"s": summary["seconds"] if warm else seconds, "rss": rss, "io": summary["io"]}
+
+        amn_run("amn_pwrite", dict(os.environ, AMN_IO="pwrite"))
+        amn_run("amn")
         out_bytes = os.path.getsize(out)
         row["output_bytes"] = out_bytes
+        os.remove(out)
+        # The disk doing what amn asks of it: reading the input and writing as many bytes as amn's
+        # output at the same time (fio, O_DIRECT, io_uring, 4 in flight each).
+        seconds, _, _ = timed(["fio", "--output-format=terse", "--name=r", f"--filename={source}", "--rw=read",
+                               "--bs=4M", "--direct=1", "--ioengine=io_uring", "--iodepth=4", "--name=w",
+                               f"--filename={args.dir}/fio.bin", "--rw=write", "--bs=8M",
+                               f"--size={out_bytes // (8 << 20) * (8 << 20)}", "--direct=1", "--ioengine=io_uring",
+                               "--iodepth=4", "--end_fsync=1"])
+        row["fio_mixed"] = {"s": seconds}
+        os.remove(f"{args.dir}/fio.bin")
+        amn_run("amn_warm", warm=True)
         run_peer = size <= args.peer_max and args.anamnesis and os.path.exists(args.anamnesis)
         if not run_peer:
             os.remove(source)  # room for the copy: disks here hold ~80 GB
@@ -127,18 +149,23 @@ def main():
         print(json.dumps(row), file=sys.stderr)
 
     mb = lambda b: f"{b / 1e6:,.0f}"
-    print("| input | output | amn s (GB/s) | amn peak RSS | amn pwrite s | fio O_DIRECT s (GB/s) | amn / fio | dd O_DIRECT s | cp of output s | anamnesis s | anamnesis peak RSS |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| input | output | amn s (GB/s out) | amn peak RSS | amn pwrite s | fio read+write s | amn / fio read+write "
+          "| amn, input cached, s (GB/s) | fio write s (GB/s) | amn cached / fio write | dd write s | cp of output s "
+          "| anamnesis s | anamnesis peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        amn = row["amn"]
-        rate = row["output_bytes"] / amn["s"] / 1e9
-        fio_rate = row["output_bytes"] / row["fio_direct"]["s"] / 1e9
+        out_bytes = row["output_bytes"]
+        amn, warm = row["amn"], row["amn_warm"]
+        rate = lambda seconds: out_bytes / seconds / 1e9
         peer = row.get("anamnesis")
         peer_s = f"{peer['s']:.2f}" if peer else "not run"
         peer_rss = mb(peer["rss"]) + " MB" if peer else "-"
-        print(f"| {mb(row['input_bytes'])} MB | {mb(row['output_bytes'])} MB | {amn['s']:.2f} ({rate:.2f}) | "
-              f"{mb(amn['rss'])} MB | {row['amn_pwrite']['s']:.2f} | {row['fio_direct']['s']:.2f} ({fio_rate:.2f}) | "
-              f"{rate / fio_rate:.0%} | {row['dd_direct']['s']:.2f} | {row['cp']['s']:.2f} | {peer_s} | {peer_rss} |")
+        print(f"| {mb(row['input_bytes'])} MB | {mb(out_bytes)} MB | {amn['s']:.2f} ({rate(amn['s']):.2f}) | "
+              f"{mb(amn['rss'])} MB | {row['amn_pwrite']['s']:.2f} | {row['fio_mixed']['s']:.2f} | "
+              f"{row['fio_mixed']['s'] / amn['s']:.0%} | {warm['s']:.2f} ({rate(warm['s']):.2f}) | "
+              f"{row['fio_direct']['s']:.2f} ({rate(row['fio_direct']['s']):.2f}) | "
+              f"{row['fio_direct']['s'] / warm['s']:.0%} | {row['dd_direct']['s']:.2f} | {row['cp']['s']:.2f} | "
+              f"{peer_s} | {peer_rss} |")
 
 
 if __name__ == "__main__":

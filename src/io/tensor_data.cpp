@@ -264,21 +264,6 @@ void TensorData::read(size_t tensor_idx, uint64_t begin, uint64_t len, std::byte
   std::memcpy(dst, whole.data() + (begin - first * es), len);
 }
 
-void TensorData::prefetch(size_t tensor_idx, uint64_t begin, uint64_t len) noexcept {
-  const Catalog& catalog = impl_->catalog;
-  if (tensor_idx >= catalog.tensors.size()) return;
-  const Tensor& tensor = catalog.tensors[tensor_idx];
-  if (tensor.storage >= catalog.storages.size() || !tensor.contiguous_le()) return;
-  const Storage& storage = catalog.storages[tensor.storage];
-  if (storage.compression != Compression::None || storage.file_index >= impl_->files.size() ||
-      !impl_->files[storage.file_index] || begin > tensor.nbytes || len > tensor.nbytes - begin ||
-      tensor.byte_offset > storage.size || tensor.nbytes > storage.size - tensor.byte_offset) {
-    return;
-  }
-  ::posix_fadvise(impl_->files[storage.file_index]->fd(), static_cast<off_t>(storage.offset + tensor.byte_offset + begin),
-                  static_cast<off_t>(len), POSIX_FADV_WILLNEED);
-}
-
 std::vector<std::byte> TensorData::read_all(size_t tensor_idx) {
   if (tensor_idx >= impl_->catalog.tensors.size()) {
     throw Error(ErrorCode::Usage, "tensor index " + std::to_string(tensor_idx) + " is out of range");

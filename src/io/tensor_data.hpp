@@ -25,10 +25,6 @@ class TensorData {
   /// Copies logical bytes [begin, begin + len) of tensor `tensor_idx` into `dst`. Thread-safe;
   /// plain ranges are read without locking, others share one cache under a lock.
   void read(size_t tensor_idx, uint64_t begin, uint64_t len, std::byte* dst);
-  /// Starts reading logical bytes [begin, begin + len) of tensor `tensor_idx` into the page
-  /// cache without waiting for them (read-ahead for a later read()). Only plain ranges are
-  /// prefetched; anything else, or a range outside the tensor, is ignored. Thread-safe.
-  void prefetch(size_t tensor_idx, uint64_t begin, uint64_t len) noexcept;
   /// The whole tensor's logical bytes.
   [[nodiscard]] std::vector<std::byte> read_all(size_t tensor_idx);
 

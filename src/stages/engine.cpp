@@ -260,18 +260,6 @@ class Filler {
     }
   }
 
-  /// Starts reading the input that fill() of the same range will read (row sources excepted:
-  /// they read several tensors of their own).
-  void prefetch(const PlannedTensor& planned, uint64_t out_begin, uint64_t out_end) {
-    if (planned.transform == Transform::Copy) {
-      data_.prefetch(planned.source, out_begin, out_end - out_begin);
-    } else if (planned.transform != Transform::Rows) {
-      const Units units = units_of(planned, out_begin, out_end);
-      const uint64_t in_unit = info(planned.in_dtype).block_bits / 8;
-      data_.prefetch(planned.source, units.first * in_unit, (units.last - units.first) * in_unit);
-    }
-  }
-
  private:
   /// Loads what `units` are made from: input bytes, or f32 rows.
   void prepare(const PlannedTensor& planned, const Units& units, Scratch& scratch) {
@@ -402,20 +390,7 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
   Filler filler(data);
   const size_t tokens = config.buffers - (config.mode == io::WriteMode::Uring ? kQueuedWrites : 0);
 
-  // Read-ahead: while window k is handed out, the input of windows up to k + threads is asked
-  // of the kernel, so workers find it in the page cache (or on its way) instead of waiting.
   WindowCursor windows(files, config.window);
-  WindowCursor ahead(files, config.window);
-  uint64_t handed = 0;
-  uint64_t prefetched = 0;
-  auto prefetch_up_to = [&](uint64_t count) {
-    Item next;
-    for (; prefetched < count && ahead.next(next); ++prefetched) {
-      for_each_overlap(segments[next.file], next.begin, next.end, [&](const Segment& seg, uint64_t lo, uint64_t hi) {
-        if (seg.planned >= 0) filler.prefetch(plan.tensors[static_cast<size_t>(seg.planned)], lo - seg.begin, hi - seg.begin);
-      });
-    }
-  };
 
   tbb::parallel_pipeline(
       tokens,
@@ -427,7 +402,6 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
               control.stop();
               return Item{};
             }
-            prefetch_up_to(++handed + config.threads);
             std::lock_guard lock(writer_mutex);
             while (free_slots.empty()) release(writer.reap(true));
             item.slot = free_slots.back();
