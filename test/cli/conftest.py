@@ -90,12 +90,6 @@ def assert_holds(out, expected, dtype=None, what=""):
         assert_same_tensor(out[name], want, f"{name}{what}")
 
 
-def assert_same(out, expected):
-    """`out` holds exactly the tensors of `expected`, bit for bit."""
-    assert set(out) == set(expected)
-    assert_holds(out, expected)
-
-
 # --- `amn remember` on the quantisation-scheme fixtures ----------------------------------------
 
 def remember(source, folder, *args):
@@ -112,22 +106,6 @@ def refused(source, folder):
     proc = run("remember", source, "-o", folder / "out.safetensors", check=1)
     assert list(folder.iterdir()) == []
     return proc.stderr
-
-
-def hostile_cases(folder):
-    """(file name, exit code, message fragment) rows of FOLDER/expect_remember.tsv."""
-    lines = (folder / "expect_remember.tsv").read_text().splitlines()
-    return [tuple(line.split("\t")) for line in lines if line]
-
-
-def assert_any_chunking_gives_the_same_bytes(source, tmp_path):
-    """`amn remember SOURCE --dtype f32` writes the same file whatever the chunk size (2 threads)."""
-    reference = tmp_path / "reference.safetensors"
-    run("remember", source, "-o", reference, "-q", "--dtype", "f32", check=0)
-    for chunk in ["7", "1000", "64KiB"]:
-        out = tmp_path / f"chunk-{chunk}.safetensors"
-        run("remember", source, "-o", out, "-q", "--dtype", "f32", "--chunk-size", chunk, "--threads", "2", check=0)
-        assert out.read_bytes() == reference.read_bytes(), chunk
 
 
 def assert_any_chunking_gives(expected, source, tmp_path):

@@ -5,7 +5,6 @@ file and holding the manifest's message fragment, nothing on stdout and no outpu
 and address-space bound; the --max-* options tighten the caps and never raise them; and outputs
 through symlinks never write where the link points."""
 import os
-import pathlib
 import resource
 import shutil
 import subprocess

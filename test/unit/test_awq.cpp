@@ -8,13 +8,13 @@
 
 #include "kernels/awq/awq.hpp"
 #include "kernels/convert.hpp"
-#include "qweight_fixtures.hpp"
+#include "scheme_fixtures.hpp"
 
 namespace {
 
 namespace awq = amn::kernels::awq;
-using qweight_test::check_bits;
-using qweight_test::Opened;
+using scheme_test::check_bits;
+using scheme_test::Opened;
 
 const std::string kFixtures = AMN_SOURCE_DIR "/test/fixtures/awq/";
 const std::string kQProj = "model.layers.0.self_attn.q_proj";
@@ -64,11 +64,11 @@ TEST_CASE("AWQ kernel equals AutoAWQ's dequantize_gemm") {
 
 TEST_CASE("AWQ recogniser: outputs, companions consumed, rows cut anywhere") {
   const std::set<std::string> kept = {"model.layers.0.input_layernorm.weight", kQProj + ".bias"};
-  qweight_test::check_case(kFixtures + "gemm-g128", "AWQ 4-bit GEMM, group 128", kept);
-  qweight_test::check_case(kFixtures + "gemm-g64-bf16", "AWQ 4-bit GEMM", kept);
+  scheme_test::check_case(kFixtures + "gemm-g128", "AWQ 4-bit GEMM, group 128", kept, ".qweight");
+  scheme_test::check_case(kFixtures + "gemm-g64-bf16", "AWQ 4-bit GEMM", kept, ".qweight");
 }
 
 TEST_CASE("AWQ hostile companions are refused naming file and tensors (case 60)") {
-  size_t cases = qweight_test::check_refusals(std::filesystem::path(AMN_SOURCE_DIR) / "test" / "hostile" / "awq");
+  size_t cases = scheme_test::check_refusals(AMN_SOURCE_DIR "/test/hostile/awq");
   CHECK(cases > 10);
 }

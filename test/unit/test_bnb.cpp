@@ -7,67 +7,22 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <rapidjson/document.h>
 
-#include "amn/amn.hpp"
-#include "io/tensor_data.hpp"
 #include "kernels/bnb/bnb.hpp"
-#include "stages/schemes/schemes.hpp"
+#include "scheme_fixtures.hpp"
 
 namespace {
 
-namespace fs = std::filesystem;
 namespace kb = amn::kernels::bnb;
+using scheme_test::check_bits;
+using scheme_test::Opened;
 
 const std::string kFixtures = AMN_SOURCE_DIR "/test/fixtures/bnb/";
-
-/// A model file opened with its tensor bytes at hand.
-struct Opened {
-  explicit Opened(const std::string& path) : catalog(amn::open_model(path)), data(catalog, amn::Limits{}) {}
-
-  size_t index(const std::string& name) const {
-    for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
-      if (catalog.tensors[tensor_idx].name == name) return tensor_idx;
-    }
-    FAIL("no tensor " << name);
-    return 0;
-  }
-  template <class T>
-  std::vector<T> values(const std::string& name) {
-    auto bytes = data.read_all(index(name));
-    std::vector<T> out(bytes.size() / sizeof(T));
-    std::memcpy(out.data(), bytes.data(), out.size() * sizeof(T));
-    return out;
-  }
-
-  amn::Catalog catalog;
-  amn::io::TensorData data;
-};
-
-/// Compares f32 values bit for bit; reports the first difference.
-void check_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
-  CAPTURE(what);
-  REQUIRE(got.size() == want.size());
-  for (size_t elem = 0; elem < got.size(); ++elem) {
-    uint32_t got_bits;
-    uint32_t want_bits;
-    std::memcpy(&got_bits, &got[elem], sizeof(got_bits));
-    std::memcpy(&want_bits, &want[elem], sizeof(want_bits));
-    if (got_bits != want_bits) {
-      FAIL_CHECK("element " << elem << ": got 0x" << std::hex << got_bits << ", bitsandbytes 0x" << want_bits);
-      return;
-    }
-  }
-}
 
 /// Dequantises a 4-bit weight of a fixture with the kernels, reading the quant_state JSON here.
 std::vector<float> dequant_4bit_whole(Opened& model, const std::string& weight, const std::string& quant_type) {
@@ -96,17 +51,6 @@ std::vector<float> dequant_4bit_whole(Opened& model, const std::string& weight, 
   std::vector<float> out(elements);
   kb::dequant_4bit_ref(code, packed.data(), 0, elements, absmax.data(), blocksize, out.data());
   return out;
-}
-
-const char* code_name(amn::ErrorCode code) {
-  switch (code) {
-    case amn::ErrorCode::Parse: return "parse";
-    case amn::ErrorCode::Unsupported: return "unsupported";
-    case amn::ErrorCode::Limit: return "limit";
-    case amn::ErrorCode::Io: return "io";
-    case amn::ErrorCode::Usage: return "usage";
-  }
-  return "?";
 }
 
 struct Case4 {
@@ -184,83 +128,21 @@ TEST_CASE("BitsAndBytes recogniser: outputs, companions consumed, rows cut anywh
   struct Expect {
     const char* name;
     const char* scheme;
-    size_t outputs;
     std::set<std::string> kept;  ///< input tensors that pass through
   };
   const std::vector<Expect> cases = {
-      {"nf4", "BitsAndBytes NF4", 2,
+      {"nf4", "BitsAndBytes NF4",
        {"model.layers.0.mlp.down_proj.bias", "model.layers.0.self_attn.o_proj.bias", "model.norm.weight"}},
-      {"nf4-dq", "BitsAndBytes NF4 double-quant", 2,
+      {"nf4-dq", "BitsAndBytes NF4 double-quant",
        {"model.layers.0.mlp.down_proj.bias", "model.layers.0.self_attn.o_proj.bias", "model.norm.weight"}},
-      {"fp4", "BitsAndBytes FP4", 2, {"model.layers.0.mlp.down_proj.bias", "lm_head.bias", "model.norm.weight"}},
-      {"int8", "BitsAndBytes INT8", 2,
+      {"fp4", "BitsAndBytes FP4", {"model.layers.0.mlp.down_proj.bias", "lm_head.bias", "model.norm.weight"}},
+      {"int8", "BitsAndBytes INT8",
        {"model.layers.0.mlp.down_proj.bias", "model.layers.0.self_attn.o_proj.bias", "model.norm.weight"}},
   };
-  for (const auto& fixture : cases) {
-    CAPTURE(fixture.name);
-    Opened model(kFixtures + fixture.name + "/model.safetensors");
-    Opened expected(kFixtures + fixture.name + "/expected.safetensors");
-    auto match = amn::stages::recognise_schemes(amn::stages::make_scheme_context(model.catalog));
-    CHECK(match.scheme == fixture.scheme);
-    REQUIRE(match.outputs.size() == fixture.outputs);
-
-    std::set<std::string> kept;
-    std::set<size_t> consumed(match.consumed.begin(), match.consumed.end());
-    for (size_t tensor_idx = 0; tensor_idx < model.catalog.tensors.size(); ++tensor_idx) {
-      if (!consumed.contains(tensor_idx)) kept.insert(model.catalog.tensors[tensor_idx].name);
-    }
-    CHECK(kept == fixture.kept);
-
-    for (const auto& output : match.outputs) {
-      CAPTURE(output.name);
-      CHECK(model.catalog.tensors[output.anchor].name == output.name);
-      const auto& expected_tensor = expected.catalog.tensors[expected.index(output.name)];
-      CHECK(output.shape == expected_tensor.shape);
-      auto want = expected.values<float>(output.name);
-      const uint64_t rows = static_cast<uint64_t>(output.shape[0]);
-      const uint64_t row_elems = want.size() / rows;
-      // One row at a time, then uneven windows of 7 rows, then all at once.
-      for (uint64_t window : {uint64_t{1}, uint64_t{7}, rows}) {
-        std::vector<float> got(want.size());
-        for (uint64_t first = 0; first < rows; first += window) {
-          const uint64_t count = std::min(window, rows - first);
-          output.source->rows(model.data, first, count, got.data() + first * row_elems);
-        }
-        check_bits(got, want, output.name + " in windows of " + std::to_string(window));
-      }
-    }
-  }
+  for (const auto& fixture : cases) scheme_test::check_case(kFixtures + fixture.name, fixture.scheme, fixture.kept, ".weight");
 }
 
 TEST_CASE("BitsAndBytes hostile companions are refused naming file and tensor (case 60)") {
-  const fs::path dir = fs::path(AMN_SOURCE_DIR) / "test" / "hostile" / "bnb";
-  std::ifstream manifest(dir / "expect_remember.tsv");
-  REQUIRE(manifest.good());
-  std::string line;
-  size_t cases = 0;
-  while (std::getline(manifest, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    std::string file, code, fragment;
-    std::getline(fields, file, '\t');
-    std::getline(fields, code, '\t');
-    std::getline(fields, fragment);
-    const std::string path = (dir / file).string();
-    CAPTURE(path);
-    ++cases;
-    amn::Catalog catalog = amn::open_model(path);
-    bool threw = false;
-    try {
-      (void)amn::stages::recognise_schemes(amn::stages::make_scheme_context(catalog));
-    } catch (const amn::Error& error) {
-      threw = true;
-      const std::string message = error.what();
-      CAPTURE(message);
-      CHECK(std::string(code_name(error.code())) == code);
-      CHECK(message.find(file) != std::string::npos);
-      CHECK(message.find(fragment) != std::string::npos);
-    }
-    CHECK(threw);
-  }
+  size_t cases = scheme_test::check_refusals(AMN_SOURCE_DIR "/test/hostile/bnb");
   CHECK(cases > 20);
 }

@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <set>
 
-#include "fp8_compressed_helpers.hpp"
+#include "scheme_fixtures.hpp"
 #include "kernels/compressed/pack_quantized.hpp"
 #include "kernels/convert.hpp"
 #include "stages/schemes/recognisers.hpp"
@@ -49,7 +49,7 @@ void check_channel_module(const std::string& dir, const std::string& module, uns
     amn::kernels::compressed::dequant_row(values.data(), cols, scales.data() + row, zeros.empty() ? nullptr : &zeros[row],
                                           cols, scale_type, got.data() + row * cols);
   }
-  scheme_test::check_bits(got.data(), expected.at(module + ".weight").data(), got.size(), module);
+  scheme_test::check_bits(got, scheme_test::as_floats(expected.at(module + ".weight")), module);
 }
 
 amn::Tensor* find(amn::Catalog& catalog, const std::string& name) {

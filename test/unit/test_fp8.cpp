@@ -6,7 +6,7 @@
 
 #include <set>
 
-#include "fp8_compressed_helpers.hpp"
+#include "scheme_fixtures.hpp"
 #include "kernels/convert.hpp"
 #include "kernels/fp8/fp8.hpp"
 #include "stages/schemes/recognisers.hpp"
@@ -46,7 +46,7 @@ TEST_CASE("FP8 kernel: per-tensor E4M3 and 200x300 block-wise rows equal transfo
       amn::kernels::fp8::dequant_row(DType::F8_E4M3, model[name].data() + row * cols, cols, scale.data(), cols,
                                      got.data() + row * cols);
     }
-    scheme_test::check_bits(got.data(), expected[name].data(), got.size(), name);
+    scheme_test::check_bits(got, scheme_test::as_floats(expected[name]), name);
   }
   SUBCASE("block-wise, partial edge blocks") {
     auto model = scheme_test::read_tensors(kFixtureDir + "block-128/model.safetensors");
@@ -60,7 +60,7 @@ TEST_CASE("FP8 kernel: per-tensor E4M3 and 200x300 block-wise rows equal transfo
       amn::kernels::fp8::dequant_row(DType::F8_E4M3, model[name].data() + row * cols, cols,
                                      grid.data() + (row / block) * grid_cols, block, got.data() + row * cols);
     }
-    scheme_test::check_bits(got.data(), expected[name].data(), got.size(), name);
+    scheme_test::check_bits(got, scheme_test::as_floats(expected[name]), name);
   }
 }
 

@@ -8,13 +8,13 @@
 
 #include "kernels/convert.hpp"
 #include "kernels/gptq/gptq.hpp"
-#include "qweight_fixtures.hpp"
+#include "scheme_fixtures.hpp"
 
 namespace {
 
 namespace gptq = amn::kernels::gptq;
-using qweight_test::check_bits;
-using qweight_test::Opened;
+using scheme_test::check_bits;
+using scheme_test::Opened;
 
 const std::string kFixtures = AMN_SOURCE_DIR "/test/fixtures/gptq/";
 const std::string kQProj = "model.layers.0.self_attn.q_proj";
@@ -127,12 +127,12 @@ TEST_CASE("GPTQ zero-points decode the same from any first feature (3-bit fields
 
 TEST_CASE("GPTQ recogniser: outputs, companions consumed, rows cut anywhere") {
   for (const auto& fixture : kCases) {
-    qweight_test::check_case(kFixtures + fixture.name, fixture.scheme,
-                             {"model.layers.0.input_layernorm.weight", kQProj + ".bias"});
+    scheme_test::check_case(kFixtures + fixture.name, fixture.scheme,
+                             {"model.layers.0.input_layernorm.weight", kQProj + ".bias"}, ".qweight");
   }
 }
 
 TEST_CASE("GPTQ hostile companions are refused naming file and tensors (case 59)") {
-  size_t cases = qweight_test::check_refusals(std::filesystem::path(AMN_SOURCE_DIR) / "test" / "hostile" / "gptq");
+  size_t cases = scheme_test::check_refusals(AMN_SOURCE_DIR "/test/hostile/gptq");
   CHECK(cases > 20);
 }

@@ -1,0 +1,46 @@
+"""`amn remember` on every quantisation-scheme fixture (test/fixtures/<scheme>/<case>/, each made by
+test/fixtures/gen/gen_<scheme>.py with the library that defines the scheme: transformers for FP8,
+compressed-tensors, GPTQModel, AutoAWQ, bitsandbytes): with --dtype f32 every dequantised tensor
+equals the library's expected.safetensors bit for bit, whatever the chunking; with --dtype bf16
+it equals expected_bf16.safetensors (the library's values narrowed by torch), as does the default
+output except that unquantised float tensors pass through unchanged. What each scheme
+consumes or keeps, its settings and its refusals are tested in test_<scheme>.py; every
+test/hostile/*/expect_remember.tsv file is refused in test_hostile_cli.py."""
+import pytest
+
+from conftest import FIXTURES, assert_any_chunking_gives, assert_holds, assert_same_tensor, remember, st_load
+
+SCHEMES = ["fp8", "compressed", "gptq", "awq", "bnb"]
+CASES = [pytest.param(folder, id=f"{scheme}/{folder.name}")
+         for scheme in SCHEMES for folder in sorted((FIXTURES / scheme).iterdir()) if folder.is_dir()]
+
+
+def test_every_fixture_is_here():
+    assert len(CASES) == 4 + 3 + 10 + 2 + 4
+
+
+@pytest.mark.parametrize("folder", CASES)
+def test_f32_equals_the_library(folder, tmp_path):
+    out = remember(folder / "model.safetensors", tmp_path, "--dtype", "f32")
+    assert_holds(out, st_load(folder / "expected.safetensors"))
+
+
+@pytest.mark.parametrize("folder", CASES)
+def test_bf16_equals_the_library_narrowed(folder, tmp_path):
+    out = remember(folder / "model.safetensors", tmp_path, "--dtype", "bf16")
+    assert_holds(out, st_load(folder / "expected_bf16.safetensors"))
+
+
+@pytest.mark.parametrize("folder", CASES)
+def test_any_chunking_gives_the_same_values(folder, tmp_path):
+    assert_any_chunking_gives(st_load(folder / "expected.safetensors"), folder / "model.safetensors", tmp_path)
+
+
+@pytest.mark.parametrize("folder", CASES)
+def test_default_dequantises_to_bf16_and_leaves_float_bystanders(folder, tmp_path):
+    model = st_load(folder / "model.safetensors")
+    out = remember(folder / "model.safetensors", tmp_path)
+    for name, want in st_load(folder / "expected_bf16.safetensors").items():
+        if name in model and model[name].dtype in ("F64", "F32", "F16", "BF16"):
+            want = model[name]  # not quantised: passes through untouched
+        assert_same_tensor(out[name], want, name)
