@@ -21,6 +21,7 @@
 
 #include "amn/amn.hpp"
 #include "io/tensor_data.hpp"
+#include "kernels/convert.hpp"
 #include "stages/schemes/schemes.hpp"
 
 namespace scheme_test {
@@ -61,6 +62,14 @@ inline std::map<std::string, std::vector<std::byte>> read_tensors(const std::str
 /// The f32 values held by little-endian F32 bytes.
 inline std::span<const float> as_floats(const std::vector<std::byte>& bytes) {
   return {reinterpret_cast<const float*>(bytes.data()), bytes.size() / sizeof(float)};
+}
+
+/// Elements of a plain float type (F32, F16, BF16, F8) widened to f32 by the library's converter.
+inline std::vector<float> widen(amn::DType type, const std::vector<std::byte>& raw) {
+  std::vector<float> values(raw.size() / (amn::info(type).block_bits / 8));
+  amn::kernels::convert_elements(type, raw.data(), values.size(), amn::DType::F32,
+                                 reinterpret_cast<std::byte*>(values.data()));
+  return values;
 }
 
 /// Compares f32 values bit for bit; reports the first difference.

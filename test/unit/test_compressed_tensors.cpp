@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <set>
 
-#include "scheme_fixtures.hpp"
 #include "kernels/compressed/pack_quantized.hpp"
 #include "kernels/convert.hpp"
+#include "scheme_fixtures.hpp"
 #include "stages/schemes/recognisers.hpp"
 
 namespace {
@@ -22,12 +22,6 @@ using amn::stages::SchemeMatch;
 
 const std::string kFixtureDir = AMN_SOURCE_DIR "/test/fixtures/compressed/";
 
-std::vector<float> widen(DType type, const std::vector<std::byte>& raw) {
-  std::vector<float> values(raw.size() / (amn::info(type).block_bits / 8));
-  amn::kernels::convert_elements(type, raw.data(), values.size(), DType::F32, reinterpret_cast<std::byte*>(values.data()));
-  return values;
-}
-
 /// Dequantises one channel-strategy module of a fixture with the kernels alone.
 void check_channel_module(const std::string& dir, const std::string& module, unsigned bits, DType scale_type, size_t rows,
                           size_t cols) {
@@ -35,7 +29,7 @@ void check_channel_module(const std::string& dir, const std::string& module, uns
   auto expected = scheme_test::read_tensors(kFixtureDir + dir + "/expected.safetensors");
   const auto& packed = model.at(module + ".weight_packed");
   const size_t row_bytes = packed.size() / rows;
-  std::vector<float> scales = widen(scale_type, model.at(module + ".weight_scale"));
+  std::vector<float> scales = scheme_test::widen(scale_type, model.at(module + ".weight_scale"));
   std::vector<int8_t> zeros;
   if (model.contains(module + ".weight_zero_point")) {
     // One group: the zero points of all rows are one bit stream.

@@ -6,9 +6,9 @@
 
 #include <set>
 
-#include "scheme_fixtures.hpp"
 #include "kernels/convert.hpp"
 #include "kernels/fp8/fp8.hpp"
+#include "scheme_fixtures.hpp"
 #include "stages/schemes/recognisers.hpp"
 
 namespace {
@@ -18,12 +18,6 @@ using amn::stages::SchemeContext;
 using amn::stages::SchemeMatch;
 
 const std::string kFixtureDir = AMN_SOURCE_DIR "/test/fixtures/fp8/";
-
-std::vector<float> widen(DType type, const std::vector<std::byte>& raw) {
-  std::vector<float> values(raw.size() / (amn::info(type).block_bits / 8));
-  amn::kernels::convert_elements(type, raw.data(), values.size(), DType::F32, reinterpret_cast<std::byte*>(values.data()));
-  return values;
-}
 
 std::set<std::string> consumed_names(const SchemeMatch& match, const amn::Catalog& catalog) {
   std::set<std::string> names;
@@ -39,7 +33,7 @@ TEST_CASE("FP8 kernel: per-tensor E4M3 and 200x300 block-wise rows equal transfo
     auto expected = scheme_test::read_tensors(kFixtureDir + "per-tensor-e4m3/expected.safetensors");
     const std::string name = "model.layers.0.self_attn.q_proj.weight";
     const size_t rows = 64, cols = 96;
-    std::vector<float> scale = widen(DType::F32, model[name + "_scale"]);
+    std::vector<float> scale = scheme_test::widen(DType::F32, model[name + "_scale"]);
     REQUIRE(scale.size() == 1);
     std::vector<float> got(rows * cols);
     for (size_t row = 0; row < rows; ++row) {
@@ -53,7 +47,7 @@ TEST_CASE("FP8 kernel: per-tensor E4M3 and 200x300 block-wise rows equal transfo
     auto expected = scheme_test::read_tensors(kFixtureDir + "block-128/expected.safetensors");
     const std::string name = "model.layers.0.mlp.gate_proj.weight";
     const size_t rows = 200, cols = 300, block = 128, grid_cols = 3;
-    std::vector<float> grid = widen(DType::F32, model[name + "_scale_inv"]);
+    std::vector<float> grid = scheme_test::widen(DType::F32, model[name + "_scale_inv"]);
     REQUIRE(grid.size() == 2 * grid_cols);
     std::vector<float> got(rows * cols);
     for (size_t row = 0; row < rows; ++row) {
