@@ -11,10 +11,9 @@ quant_method "awq" in the safetensors __metadata__ (the folder has no config fil
 one thing.
 Run from the repo root: python3 test/hostile/gen_awq.py
 """
-import os
-
 import numpy as np
-from safetensors.numpy import save_file
+
+from remember_cases import write_cases
 
 OUT = "test/hostile/awq"
 L = "layer"
@@ -58,22 +57,7 @@ CASES = [
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
-    for stale in os.listdir(OUT):
-        os.remove(os.path.join(OUT, stale))
-    lines = ["# file\tcode\tmessage fragment (made by test/hostile/gen_awq.py; checked by test_awq.cpp)"]
-    for name, changes, meta, code, fragment in CASES:
-        tensors = layer()
-        for key, value in changes.items():
-            if value is None:
-                tensors.pop(key)
-            else:
-                tensors[key] = value
-        file = name + ".safetensors"
-        save_file(tensors, os.path.join(OUT, file), metadata=meta)
-        lines.append(f"{file}\t{code}\t{fragment}")
-    with open(os.path.join(OUT, "expect_remember.tsv"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_cases(OUT, "gen_awq.py", layer, CASES)
 
 
 if __name__ == "__main__":
