@@ -244,7 +244,11 @@ void TensorData::read(size_t tensor_idx, uint64_t begin, uint64_t len, std::byte
     const File& source = impl_->file(storage.file_index);
     uint64_t offset = storage.offset + tensor.byte_offset + begin;
     source.read_exact(offset, dst, len);
-    ::posix_fadvise(source.fd(), static_cast<off_t>(offset), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
+    // The kernel drops only whole pages; a read within one page (column slices) skips the call.
+    constexpr uint64_t kPage = 4096;
+    if ((offset + kPage - 1) / kPage < (offset + len) / kPage) {
+      ::posix_fadvise(source.fd(), static_cast<off_t>(offset), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
+    }
     return;
   }
   std::lock_guard lock(impl_->mutex);

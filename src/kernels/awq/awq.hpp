@@ -16,6 +16,8 @@ namespace amn::kernels::awq {
 inline constexpr unsigned kBits = 4;
 /// Codes per int32 word.
 inline constexpr unsigned kPerWord = 8;
+/// Distinct 4-bit codes.
+inline constexpr unsigned kLevels = 1u << kBits;
 /// The nibble that holds column m of a word's eight columns. AutoAWQ packs column
 /// 8w + [0, 2, 4, 6, 1, 3, 5, 7][k] into nibble k (AWQ_ORDER); this is its inverse
 /// (AWQ_REVERSE_ORDER).

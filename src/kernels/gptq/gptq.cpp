@@ -1,6 +1,7 @@
 // GPTQ scalar reference: bit-string unpacking, v1 zero-point correction, f16 dequantisation.
 #include "kernels/gptq/gptq.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "kernels/scaled_int.hpp"
@@ -54,27 +55,40 @@ void zero_points(const uint32_t* words, uint64_t first, uint64_t count, unsigned
 
 void dequant_window_ref(const Window& window, float* dst) {
   const uint64_t stride = window.count;
-  std::vector<float> scales(window.groups);
-  std::vector<int32_t> zeros(window.groups);
+  // Per feature, every (group, code) value once: scale × (code - zero) rounded to the scales'
+  // type. |code - zero| < 256: for f16 and bf16 scales the f32 product is exact, so one rounding
+  // to the scales' type gives torch's result; for f32 scales it is torch's one rounding.
+  const uint64_t levels = uint64_t{1} << window.bits;
+  std::vector<float> values(window.groups * levels);
   for (uint64_t feature_idx = 0; feature_idx < window.count; ++feature_idx) {
-    // This feature's scale and zero-point of every group.
     for (uint64_t group = 0; group < window.groups; ++group) {
-      scales[group] = window.scales[group * stride + feature_idx];
-      zeros[group] = window.zeros[group * stride + feature_idx];
+      const float scale = window.scales[group * stride + feature_idx];
+      const int32_t zero = window.zeros[group * stride + feature_idx];
+      for (uint64_t code = 0; code < levels; ++code) {
+        values[group * levels + code] =
+            round_to_scale_type(window.scale_type, scale * static_cast<float>(static_cast<int32_t>(code) - zero));
+      }
     }
     const uint32_t* column = window.qweight + feature_idx * window.qweight_rows;
     float* out = dst + feature_idx * window.in_features;
+    if (kWordBits % window.bits == 0) {  // 2, 4, 8 bits: no code straddles two words
+      const uint32_t mask = mask_of(window.bits);
+      const uint64_t per_word = kWordBits / window.bits;
+      for (uint64_t in_idx = 0; in_idx < window.in_features; ++column) {
+        uint32_t word = *column;
+        for (uint64_t end = std::min(in_idx + per_word, window.in_features); in_idx < end; ++in_idx, word >>= window.bits) {
+          out[in_idx] = values[static_cast<uint64_t>(window.g_idx[in_idx]) * levels + (word & mask)];
+        }
+      }
+      continue;
+    }
     for (uint64_t in_idx = 0; in_idx < window.in_features; ++in_idx) {
       const uint64_t bit = in_idx * window.bits;
       const uint64_t word_idx = bit / kWordBits;
       const auto shift = static_cast<unsigned>(bit % kWordBits);
       const uint32_t high = shift + window.bits > kWordBits ? column[word_idx + 1] : 0;
-      const auto code = static_cast<int32_t>(extract(column[word_idx], high, shift, window.bits));
-      const auto group = static_cast<uint64_t>(window.g_idx[in_idx]);
-      // |code - zero| < 256: for f16 and bf16 scales the f32 product is exact, so one rounding
-      // to the scales' type gives torch's result; for f32 scales it is torch's one rounding.
-      const float product = scales[group] * static_cast<float>(code - zeros[group]);
-      out[in_idx] = round_to_scale_type(window.scale_type, product);
+      const uint32_t code = extract(column[word_idx], high, shift, window.bits);
+      out[in_idx] = values[static_cast<uint64_t>(window.g_idx[in_idx]) * levels + code];
     }
   }
 }
