@@ -31,6 +31,13 @@ std::string gptq_or_awq(const Catalog& catalog, const Tensor& qweight) {
   return "GPTQ/AWQ";
 }
 
+/// "BitsAndBytes NF4" or "… FP4" for the weight whose quant_state tensor is `state_name`, with
+/// " double-quant" when its absmax is itself quantised (a `nested_absmax` companion).
+std::string bnb_4bit(const Catalog& catalog, const std::string& state_name, const std::string& type) {
+  const std::string weight = state_name.substr(0, state_name.rfind(".quant_state."));
+  return "BitsAndBytes " + type + (find_tensor(catalog, weight + ".nested_absmax") ? " double-quant" : "");
+}
+
 }  // namespace
 
 std::string quant_scheme(const Catalog& catalog) {
@@ -44,8 +51,8 @@ std::string quant_scheme(const Catalog& catalog) {
     if (ends_with(name, ".weight_scale_inv")) has_scale_inv = true;
     if (ends_with(name, ".qweight")) return gptq_or_awq(catalog, tensor);
     if (ends_with(name, ".weight_packed")) return "compressed-tensors pack-quantized";
-    if (ends_with(name, ".quant_state.bitsandbytes__nf4")) return "BitsAndBytes NF4";
-    if (ends_with(name, ".quant_state.bitsandbytes__fp4")) return "BitsAndBytes FP4";
+    if (ends_with(name, ".quant_state.bitsandbytes__nf4")) return bnb_4bit(catalog, name, "NF4");
+    if (ends_with(name, ".quant_state.bitsandbytes__fp4")) return bnb_4bit(catalog, name, "FP4");
     if (ends_with(name, ".SCB")) return "BitsAndBytes INT8";
   }
   if (!block_types.empty()) {

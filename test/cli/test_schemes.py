@@ -5,10 +5,14 @@ equals the library's expected.safetensors bit for bit, whatever the chunking; wi
 it equals expected_bf16.safetensors (the library's values narrowed by torch), as does the default
 output except that unquantised float tensors pass through unchanged. What each scheme
 consumes or keeps, its settings and its refusals are tested in test_<scheme>.py; every
-test/hostile/*/expect_remember.tsv file is refused in test_hostile_cli.py."""
+test/hostile/*/expect_remember.tsv file is refused in test_hostile_cli.py. `amn inspect` names each
+fixture's scheme from its headers."""
+import json
+import re
+
 import pytest
 
-from conftest import FIXTURES, assert_any_chunking_gives, assert_holds, assert_same_tensor, remember, st_load
+from conftest import FIXTURES, assert_any_chunking_gives, assert_holds, assert_same_tensor, remember, run, st_load
 
 SCHEMES = ["fp8", "compressed", "gptq", "awq", "bnb"]
 CASES = [pytest.param(folder, id=f"{scheme}/{folder.name}")
@@ -44,3 +48,14 @@ def test_default_dequantises_to_bf16_and_leaves_float_bystanders(folder, tmp_pat
         if name in model and model[name].dtype in ("F64", "F32", "F16", "BF16"):
             want = model[name]  # not quantised: passes through untouched
         assert_same_tensor(out[name], want, name)
+
+
+INSPECTED = {"fp8": r"FP8 E(4M3|5M2)( block-wise)?", "compressed": "compressed-tensors pack-quantized", "gptq": "GPTQ",
+             "awq": "AWQ", "bnb": r"BitsAndBytes (NF4|FP4|INT8)( double-quant)?"}
+
+
+@pytest.mark.parametrize("folder", CASES)
+def test_inspect_names_the_scheme_from_the_headers(folder):
+    scheme = json.loads(run("inspect", folder / "model.safetensors", "--json", check=0).stdout)["scheme"]
+    assert re.fullmatch(INSPECTED[folder.parent.name], scheme), scheme
+    assert ("double-quant" in scheme) == (folder.name == "nf4-dq"), scheme
