@@ -155,40 +155,6 @@ struct Item {
   size_t slot = 0;
 };
 
-/// Walks the windows of every file in order: [0, W), [W, 2W), … of the first file, then the next.
-class WindowCursor {
- public:
-  WindowCursor(const std::vector<FilePlan>& files, uint64_t window) : files_(files), window_(window) {}
-
-  /// The next window, or false after the last.
-  bool next(Item& item) {
-    while (file_ < files_.size() && offset_ >= files_[file_].layout.file_size) {
-      ++file_;
-      offset_ = 0;
-    }
-    if (file_ >= files_.size()) return false;
-    item.file = file_;
-    item.begin = offset_;
-    item.end = std::min(offset_ + window_, files_[file_].layout.file_size);
-    offset_ = item.end;
-    return true;
-  }
-
- private:
-  const std::vector<FilePlan>& files_;
-  uint64_t window_;
-  size_t file_ = 0;
-  uint64_t offset_ = 0;
-};
-
-/// Calls fn(segment, lo, hi) for each segment of `list` (sorted, disjoint) overlapping [begin,
-/// end), with [lo, hi) the overlap.
-template <class Fn>
-void for_each_overlap(const std::vector<Segment>& list, uint64_t begin, uint64_t end, Fn&& fn) {
-  auto seg = std::upper_bound(list.begin(), list.end(), begin, [](uint64_t offset, const Segment& s) { return offset < s.end; });
-  for (; seg != list.end() && seg->begin < end; ++seg) fn(*seg, std::max(seg->begin, begin), std::min(seg->end, end));
-}
-
 /// Scratch reused by one worker thread.
 struct Scratch {
   std::vector<std::byte> input;  ///< input bytes of the units being transformed
@@ -203,24 +169,6 @@ uint64_t row_elements(const std::vector<int64_t>& shape) {
   return elems;
 }
 
-/// The transform units covering output bytes [out_begin, out_end) of a planned tensor that is
-/// not copied: units [first, last) of `elems` elements and `out_bytes` output bytes each.
-struct Units {
-  uint64_t elems = 0;
-  uint64_t out_bytes = 0;
-  uint64_t first = 0;
-  uint64_t last = 0;
-};
-
-Units units_of(const PlannedTensor& planned, uint64_t out_begin, uint64_t out_end) {
-  Units units;
-  units.elems = planned.transform == Transform::Rows ? row_elements(planned.out.shape) : info(planned.in_dtype).block_elems;
-  units.out_bytes = units.elems * info(planned.out.dtype).block_bits / 8;
-  units.first = out_begin / units.out_bytes;
-  units.last = (out_end + units.out_bytes - 1) / units.out_bytes;
-  return units;
-}
-
 /// Fills output bytes [out_begin, out_end) of a planned tensor (relative to the tensor's start).
 /// Transforms work in units — one input block (Convert, Dequant) or one output row (Rows) — and
 /// a unit cut by a window edge is produced whole into scratch and copied in part.
@@ -233,54 +181,60 @@ class Filler {
       data_.read(planned.source, out_begin, out_end - out_begin, dst);
       return;
     }
-    const Units units = units_of(planned, out_begin, out_end);
-    prepare(planned, units, scratch);
-    uint64_t unit = units.first;
+    const uint64_t out_elem_bits = info(planned.out.dtype).block_bits;
+    const uint64_t unit_elems =
+        planned.transform == Transform::Rows ? row_elements(planned.out.shape) : info(planned.in_dtype).block_elems;
+    const uint64_t out_unit = unit_elems * out_elem_bits / 8;
+    const uint64_t first = out_begin / out_unit;
+    const uint64_t last = (out_end + out_unit - 1) / out_unit;
+    prepare(planned, first, last, unit_elems, scratch);
+    auto emit = [&](uint64_t unit_idx, uint64_t count, std::byte* target) {
+      emit_units(planned, unit_idx - first, count, unit_elems, scratch, target);
+    };
+    uint64_t unit = first;
     std::byte* out = dst;
     std::byte* const out_stop = dst + (out_end - out_begin);
-    if (out_begin % units.out_bytes != 0) {
-      scratch.unit.resize(units.out_bytes);
-      emit_units(planned, units, unit, 1, scratch, scratch.unit.data());
-      uint64_t skip = out_begin % units.out_bytes;
-      uint64_t take = std::min(units.out_bytes - skip, out_end - out_begin);
+    if (out_begin % out_unit != 0) {
+      scratch.unit.resize(out_unit);
+      emit(unit, 1, scratch.unit.data());
+      uint64_t skip = out_begin % out_unit;
+      uint64_t take = std::min(out_unit - skip, out_end - out_begin);
       std::memcpy(out, scratch.unit.data() + skip, take);
       out += take;
       ++unit;
     }
-    uint64_t whole_end = out_end / units.out_bytes;
+    uint64_t whole_end = out_end / out_unit;
     if (whole_end > unit) {
-      emit_units(planned, units, unit, whole_end - unit, scratch, out);
-      out += (whole_end - unit) * units.out_bytes;
+      emit(unit, whole_end - unit, out);
+      out += (whole_end - unit) * out_unit;
       unit = whole_end;
     }
-    if (unit < units.last && out < out_stop) {
-      scratch.unit.resize(units.out_bytes);
-      emit_units(planned, units, unit, 1, scratch, scratch.unit.data());
+    if (unit < last && out < out_stop) {
+      scratch.unit.resize(out_unit);
+      emit(unit, 1, scratch.unit.data());
       std::memcpy(out, scratch.unit.data(), static_cast<size_t>(out_stop - out));
     }
   }
 
  private:
-  /// Loads what `units` are made from: input bytes, or f32 rows.
-  void prepare(const PlannedTensor& planned, const Units& units, Scratch& scratch) {
-    const uint64_t count = units.last - units.first;
+  /// Loads what units [first, last) are made from: input bytes, or f32 rows.
+  void prepare(const PlannedTensor& planned, uint64_t first, uint64_t last, uint64_t unit_elems, Scratch& scratch) {
     if (planned.transform == Transform::Rows) {
-      scratch.rows.resize(count * units.elems);
-      planned.rows->rows(data_, units.first, count, scratch.rows.data());
+      scratch.rows.resize((last - first) * unit_elems);
+      planned.rows->rows(data_, first, last - first, scratch.rows.data());
       return;
     }
     const uint64_t in_unit = info(planned.in_dtype).block_bits / 8;
-    scratch.input.resize(count * in_unit);
-    data_.read(planned.source, units.first * in_unit, scratch.input.size(), scratch.input.data());
+    scratch.input.resize((last - first) * in_unit);
+    data_.read(planned.source, first * in_unit, scratch.input.size(), scratch.input.data());
   }
 
-  /// Writes `count` output units starting at unit `unit` (of those prepared) into target.
-  static void emit_units(const PlannedTensor& planned, const Units& units, uint64_t unit, uint64_t count,
+  /// Writes `count` output units starting at prepared unit `offset` into target.
+  static void emit_units(const PlannedTensor& planned, uint64_t offset, uint64_t count, uint64_t unit_elems,
                          const Scratch& scratch, std::byte* target) {
-    const uint64_t offset = unit - units.first;
     switch (planned.transform) {
       case Transform::Rows:
-        kernels::store_f32(scratch.rows.data() + offset * units.elems, count * units.elems, planned.out.dtype, target);
+        kernels::store_f32(scratch.rows.data() + offset * unit_elems, count * unit_elems, planned.out.dtype, target);
         return;
       case Transform::Dequant:
         kernels::dequant_elements(planned.in_dtype, scratch.input.data() + offset * (info(planned.in_dtype).block_bits / 8),
@@ -288,7 +242,7 @@ class Filler {
         return;
       case Transform::Convert:
         kernels::convert_elements(planned.in_dtype, scratch.input.data() + offset * (info(planned.in_dtype).block_bits / 8),
-                                  count * units.elems, planned.out.dtype, target);
+                                  count * unit_elems, planned.out.dtype, target);
         return;
       case Transform::Copy:
         return;
@@ -386,22 +340,30 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
     }
   };
 
+  size_t next_file = 0;
+  uint64_t next_offset = 0;
   tbb::enumerable_thread_specific<Scratch> scratch;
   Filler filler(data);
   const size_t tokens = config.buffers - (config.mode == io::WriteMode::Uring ? kQueuedWrites : 0);
-
-  WindowCursor windows(files, config.window);
 
   tbb::parallel_pipeline(
       tokens,
       tbb::make_filter<void, Item>(
           tbb::filter_mode::serial_in_order,
           [&](tbb::flow_control& control) -> Item {
-            Item item;
-            if (!windows.next(item)) {
+            while (next_file < files.size() && next_offset >= files[next_file].layout.file_size) {
+              ++next_file;
+              next_offset = 0;
+            }
+            if (next_file >= files.size()) {
               control.stop();
               return Item{};
             }
+            Item item;
+            item.file = next_file;
+            item.begin = next_offset;
+            item.end = std::min(next_offset + config.window, files[next_file].layout.file_size);
+            next_offset = item.end;
             std::lock_guard lock(writer_mutex);
             while (free_slots.empty()) release(writer.reap(true));
             item.slot = free_slots.back();
@@ -412,24 +374,28 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
               tbb::filter_mode::parallel,
               [&](Item item) -> Item {
                 std::byte* window = buffers[item.slot]->data;
+                const auto& list = segments[item.file];
                 const auto& header = files[item.file].layout.header;
                 uint64_t cursor = item.begin;
-                for_each_overlap(segments[item.file], item.begin, item.end, [&](const Segment& seg, uint64_t lo, uint64_t hi) {
+                auto first = std::upper_bound(list.begin(), list.end(), item.begin,
+                                              [](uint64_t offset, const Segment& seg) { return offset < seg.end; });
+                for (auto seg = first; seg != list.end() && seg->begin < item.end; ++seg) {
+                  uint64_t lo = std::max(seg->begin, item.begin);
+                  uint64_t hi = std::min(seg->end, item.end);
                   if (lo > cursor) std::memset(window + (cursor - item.begin), 0, lo - cursor);
-                  if (seg.planned < 0) {
+                  if (seg->planned < 0) {
                     std::memcpy(window + (lo - item.begin), header.data() + lo, hi - lo);
                   } else {
-                    const auto planned_idx = static_cast<size_t>(seg.planned);
-                    filler.fill(plan.tensors[planned_idx], lo - seg.begin, hi - seg.begin, window + (lo - item.begin),
-                                scratch.local());
+                    const auto& planned = plan.tensors[static_cast<size_t>(seg->planned)];
+                    filler.fill(planned, lo - seg->begin, hi - seg->begin, window + (lo - item.begin), scratch.local());
                     if (progress) {
                       std::lock_guard lock(tensor_mutex);
-                      tensor_left[planned_idx] -= hi - lo;
-                      if (tensor_left[planned_idx] == 0) ++progress->tensors_done;
+                      tensor_left[static_cast<size_t>(seg->planned)] -= hi - lo;
+                      if (tensor_left[static_cast<size_t>(seg->planned)] == 0) ++progress->tensors_done;
                     }
                   }
                   cursor = hi;
-                });
+                }
                 if (cursor < item.end) std::memset(window + (cursor - item.begin), 0, item.end - cursor);
                 return item;
               }) &
