@@ -1,7 +1,6 @@
 // GPTQ scalar reference: bit-string unpacking, v1 zero-point correction, f16 dequantisation.
 #include "kernels/gptq/gptq.hpp"
 
-#include <algorithm>
 #include <vector>
 
 #include "kernels/scaled_int.hpp"
@@ -71,17 +70,6 @@ void dequant_window_ref(const Window& window, float* dst) {
     }
     const uint32_t* column = window.qweight + feature_idx * window.qweight_rows;
     float* out = dst + feature_idx * window.in_features;
-    if (kWordBits % window.bits == 0) {  // 2, 4, 8 bits: no code straddles two words
-      const uint32_t mask = mask_of(window.bits);
-      const uint64_t per_word = kWordBits / window.bits;
-      for (uint64_t in_idx = 0; in_idx < window.in_features; ++column) {
-        uint32_t word = *column;
-        for (uint64_t end = std::min(in_idx + per_word, window.in_features); in_idx < end; ++in_idx, word >>= window.bits) {
-          out[in_idx] = values[static_cast<uint64_t>(window.g_idx[in_idx]) * levels + (word & mask)];
-        }
-      }
-      continue;
-    }
     for (uint64_t in_idx = 0; in_idx < window.in_features; ++in_idx) {
       const uint64_t bit = in_idx * window.bits;
       const uint64_t word_idx = bit / kWordBits;
