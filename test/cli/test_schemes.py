@@ -3,16 +3,19 @@ test/fixtures/gen/gen_<scheme>.py with the library that defines the scheme: tran
 compressed-tensors, GPTQModel, AutoAWQ, bitsandbytes): with --dtype f32 every dequantised tensor
 equals the library's expected.safetensors bit for bit, whatever the chunking; with --dtype bf16
 it equals expected_bf16.safetensors (the library's values narrowed by torch), as does the default
-output except that unquantised float tensors pass through unchanged. What each scheme
+output except that unquantised float tensors pass through unchanged. GPTQ and AWQ companions
+leave the output and the other tensors widen exactly to f32. What else each scheme
 consumes or keeps, its settings and its refusals are tested in test_<scheme>.py; every
 test/hostile/*/expect_remember.tsv file is refused in test_hostile_cli.py. `amn inspect` names each
 fixture's scheme from its headers."""
 import json
 import re
 
+import numpy as np
 import pytest
 
-from conftest import FIXTURES, assert_any_chunking_gives, assert_holds, assert_same_tensor, remember, run, st_load
+from conftest import (FIXTURES, assert_any_chunking_gives, assert_holds, assert_same_tensor, remember, run, st_load,
+                      values)
 
 SCHEMES = ["fp8", "compressed", "gptq", "awq", "bnb"]
 CASES = [pytest.param(folder, id=f"{scheme}/{folder.name}")
@@ -59,3 +62,17 @@ def test_inspect_names_the_scheme_from_the_headers(folder):
     scheme = json.loads(run("inspect", folder / "model.safetensors", "--json", check=0).stdout)["scheme"]
     assert re.fullmatch(INSPECTED[folder.parent.name], scheme), scheme
     assert ("double-quant" in scheme) == (folder.name == "nf4-dq"), scheme
+
+
+QWEIGHT_COMPANIONS = {"gptq": (".qweight", ".qzeros", ".scales", ".g_idx"), "awq": (".qweight", ".qzeros", ".scales")}
+
+
+@pytest.mark.parametrize("folder", [case for case in CASES if case.values[0].parent.name in QWEIGHT_COMPANIONS])
+def test_qweight_companions_leave_and_others_widen_to_f32(folder, tmp_path):
+    model = st_load(folder / "model.safetensors")
+    expected = st_load(folder / "expected.safetensors")
+    out = remember(folder / "model.safetensors", tmp_path, "--dtype", "f32")
+    others = {name for name in model if not name.endswith(QWEIGHT_COMPANIONS[folder.parent.name])}
+    assert set(out) == set(expected) | others
+    for name in others:
+        assert np.array_equal(values(out[name]), values(model[name]).astype(np.float32)), name

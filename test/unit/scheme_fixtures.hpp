@@ -49,14 +49,19 @@ struct Opened {
   amn::io::TensorData data;
 };
 
-/// Every tensor of a safetensors file: its logical bytes, by name.
-inline std::map<std::string, std::vector<std::byte>> read_tensors(const std::string& path) {
-  Opened file(path);
+/// Every tensor of an opened file: its logical bytes, by name.
+inline std::map<std::string, std::vector<std::byte>> read_tensors(Opened& file) {
   std::map<std::string, std::vector<std::byte>> tensors;
   for (size_t tensor_idx = 0; tensor_idx < file.catalog.tensors.size(); ++tensor_idx) {
     tensors[file.catalog.tensors[tensor_idx].name] = file.data.read_all(tensor_idx);
   }
   return tensors;
+}
+
+/// Every tensor of a safetensors file: its logical bytes, by name.
+inline std::map<std::string, std::vector<std::byte>> read_tensors(const std::string& path) {
+  Opened file(path);
+  return read_tensors(file);
 }
 
 /// The f32 values held by little-endian F32 bytes.
@@ -140,7 +145,7 @@ inline void check_case(const std::string& folder, const std::string& scheme, con
     CHECK(model.catalog.tensors[output.anchor].name == stem + anchor_suffix);
     CHECK(output.shape == expected.catalog.tensors[expected.index(output.name)].shape);
   }
-  check_outputs(match, model.data, read_tensors(folder + "/expected.safetensors"));
+  check_outputs(match, model.data, read_tensors(expected));
 }
 
 /// A catalog of one file whose tensors have only names, dtypes and shapes (for recognisers).
