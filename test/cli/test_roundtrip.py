@@ -119,9 +119,7 @@ def test_gguf_to_gguf_is_lossless(source, tmp_path):
 
 
 def test_ggml_all_types_to_gguf_is_lossless(tmp_path):
-    source = ROOT.parent / "shared" / "fixtures" / "ggml" / "all_types.gguf"
-    if not source.exists():
-        pytest.skip("shared ggml fixture not present")
+    source = ROOT / "test" / "fixtures" / "ggml" / "all_types.gguf"
     out = tmp_path / "out.gguf"
     run("convert", source, "--to", "gguf", "-o", out, "-q", check=0)
     assert out.read_bytes()[-3456:] == source.read_bytes()[-3456:]  # the Q2_0 tensor, last in both

@@ -170,7 +170,7 @@ TEST_CASE("a GGUF split set opens as one catalog from any of its files") {
 }
 
 TEST_CASE("ggml's all_types.gguf holds every type its manifest lists") {
-  fs::path dir = fs::path(AMN_SOURCE_DIR) / ".." / "shared" / "fixtures" / "ggml";
+  fs::path dir = fs::path(AMN_SOURCE_DIR) / "test" / "fixtures" / "ggml";
   auto catalog = amn::open_model((dir / "all_types.gguf").string());
   std::ifstream manifest(dir / "all_types.manifest.tsv");
   std::string line;

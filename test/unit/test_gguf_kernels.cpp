@@ -1,5 +1,5 @@
 // Covers GGUF block dequantisation (src/kernels/gguf): block layouts against the dtype table, and
-// every block type in shared/fixtures/ggml (quantised by ggml) bit for bit against ggml's own
+// every block type in test/fixtures/ggml (quantised by ggml) bit for bit against ggml's own
 // dequantize_row_* output stored beside it (see that folder's README.md).
 #include <doctest/doctest.h>
 
@@ -20,7 +20,7 @@ namespace {
 namespace gguf = amn::kernels::gguf;
 using amn::DType;
 
-const std::string kGgmlFixtureDir = AMN_SOURCE_DIR "/../shared/fixtures/ggml/";
+const std::string kGgmlFixtureDir = AMN_SOURCE_DIR "/test/fixtures/ggml/";
 
 template <class Block>
 void check_geometry(DType type) {

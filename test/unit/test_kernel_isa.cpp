@@ -23,7 +23,7 @@ namespace {
 using amn::DType;
 using amn::kernels::Isa;
 
-const std::string kGgmlFixture = AMN_SOURCE_DIR "/../shared/fixtures/ggml/all_types.gguf";
+const std::string kGgmlFixture = AMN_SOURCE_DIR "/test/fixtures/ggml/all_types.gguf";
 constexpr DType kOutputs[] = {DType::F32, DType::BF16, DType::F16};
 
 /// A zeroed buffer of `size` bytes starting `offset` bytes past a 64-byte boundary.
