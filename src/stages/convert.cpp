@@ -20,16 +20,27 @@
 #include "kernels/convert.hpp"
 #include "kernels/dequant.hpp"
 #include "stages/engine.hpp"
+#include "stages/plain_rows.hpp"
 #include "stages/plan.hpp"
 
 namespace amn {
 namespace stages {
 namespace fs = std::filesystem;
 
+uint64_t row_unit_elems(const PlannedTensor& planned) {
+  const auto& shape = planned.out.shape;
+  if (is_block_type(planned.out.dtype)) return shape.empty() ? 1 : static_cast<uint64_t>(shape.back());
+  uint64_t elems = 1;
+  for (size_t dim = shape.size() <= 1 ? shape.size() : 1; dim < shape.size(); ++dim) elems *= static_cast<uint64_t>(shape[dim]);
+  return elems;
+}
+
 namespace {
 
-/// The planned output for one input tensor that no multi-tensor scheme claims.
-PlannedTensor plan_tensor(const Catalog& catalog, size_t tensor_idx, const ConvertOptions& options) {
+/// The planned output for input tensor `tensor_idx` turned into `to` (nullopt or the same
+/// type: copied as is): a float cast, a GGUF dequantisation, or f32 rows quantised into a block
+/// type.
+PlannedTensor plan_tensor_as(const Catalog& catalog, size_t tensor_idx, std::optional<DType> to) {
   const Tensor& tensor = catalog.tensors[tensor_idx];
   const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];
   const std::string what = "tensor '" + tensor.name + "' is " + std::string(info(tensor.dtype).name);
@@ -38,21 +49,44 @@ PlannedTensor plan_tensor(const Catalog& catalog, size_t tensor_idx, const Conve
   planned.in_dtype = tensor.dtype;
   planned.out.name = tensor.name;
   planned.out.shape = tensor.shape;
-  planned.out.dtype = tensor.dtype;
-  if (is_block_type(tensor.dtype) && (options.dequantize || options.dtype)) {
-    if (!kernels::can_dequant(tensor.dtype)) fail_unsupported(file, what + ", which amn cannot dequantise");
-    planned.out.dtype = options.dtype.value_or(DType::BF16);
-    planned.transform = Transform::Dequant;
-  } else if (is_block_type(tensor.dtype) && options.target == Target::Safetensors) {
-    fail_unsupported(file, what + ", a quantised type that safetensors cannot hold (use `amn remember`)");
-  } else if (options.dtype && info(tensor.dtype).is_float && tensor.dtype != *options.dtype) {
-    if (!kernels::can_convert(tensor.dtype, *options.dtype)) {
-      fail_unsupported(file, what + ", which amn cannot convert to " + std::string(info(*options.dtype).name));
+  planned.out.dtype = to.value_or(tensor.dtype);
+  if (!to || *to == tensor.dtype) return planned;
+  const std::string target = std::string(info(*to).name);
+  if (is_block_type(*to)) {
+    if (!(is_block_type(tensor.dtype) ? kernels::can_dequant(tensor.dtype) : kernels::can_convert(tensor.dtype, DType::F32))) {
+      fail_unsupported(file, what + ", which amn cannot quantise to " + target);
     }
-    planned.out.dtype = *options.dtype;
+    const uint64_t row = tensor.shape.empty() ? 1 : static_cast<uint64_t>(tensor.shape.back());
+    if (row % info(*to).block_elems != 0) {
+      fail_unsupported(file, what + " with rows of " + std::to_string(row) + " elements, not a multiple of " + target +
+                                 "'s block of " + std::to_string(info(*to).block_elems));
+    }
+    planned.transform = Transform::Rows;
+    planned.rows = std::make_shared<PlainRows>(tensor_idx, tensor.dtype, row);
+  } else if (is_block_type(tensor.dtype)) {
+    if (!kernels::can_dequant(tensor.dtype)) fail_unsupported(file, what + ", which amn cannot dequantise");
+    planned.transform = Transform::Dequant;
+  } else {
+    if (!kernels::can_convert(tensor.dtype, *to)) fail_unsupported(file, what + ", which amn cannot convert to " + target);
     planned.transform = Transform::Convert;
   }
   return planned;
+}
+
+/// The planned output for one input tensor that no multi-tensor scheme claims, under --dtype /
+/// remember.
+PlannedTensor plan_tensor(const Catalog& catalog, size_t tensor_idx, const ConvertOptions& options) {
+  const Tensor& tensor = catalog.tensors[tensor_idx];
+  if (is_block_type(tensor.dtype) && (options.dequantize || options.dtype)) {
+    return plan_tensor_as(catalog, tensor_idx, options.dtype.value_or(DType::BF16));
+  }
+  if (is_block_type(tensor.dtype) && options.target == Target::Safetensors) {
+    const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];
+    fail_unsupported(file, "tensor '" + tensor.name + "' is " + std::string(info(tensor.dtype).name) +
+                               ", a quantised type that safetensors cannot hold (use `amn remember`)");
+  }
+  if (options.dtype && info(tensor.dtype).is_float) return plan_tensor_as(catalog, tensor_idx, options.dtype);
+  return plan_tensor_as(catalog, tensor_idx, std::nullopt);
 }
 
 }  // namespace

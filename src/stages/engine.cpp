@@ -22,6 +22,7 @@
 #include <tbb/parallel_pipeline.h>
 
 #include "kernels/convert.hpp"
+#include "kernels/quantize.hpp"
 
 namespace amn::stages {
 namespace {
@@ -116,14 +117,19 @@ uint64_t effective_budget(uint64_t requested) {
   return std::min<uint64_t>(requested, static_cast<uint64_t>(*limit / 2));
 }
 
+/// Bits of one element of `type` (fractional for block types).
+double element_bits(DType type) {
+  const auto& type_info = info(type);
+  return static_cast<double>(type_info.block_bits) / type_info.block_elems;
+}
+
 /// Input bytes read per output byte for a planned tensor's transform (0: read straight into
-/// the window).
+/// the window). Rows tensors hold f32 rows, plus the input bytes they decode from (PlainRows).
 double input_ratio(const PlannedTensor& planned) {
   if (planned.transform == Transform::Copy) return 0.0;
-  if (planned.transform == Transform::Rows) return 32.0 / info(planned.out.dtype).block_bits;  // f32 rows
-  const auto& in = info(planned.in_dtype);
-  const auto& out = info(planned.out.dtype);
-  return static_cast<double>(in.block_bits) / (static_cast<double>(in.block_elems) * out.block_bits);
+  double in_bits = element_bits(planned.in_dtype);
+  if (planned.transform == Transform::Rows) in_bits = 32.0 + (planned.in_dtype == DType::F32 ? 0.0 : in_bits);
+  return in_bits / element_bits(planned.out.dtype);
 }
 
 /// A buffer aligned for O_DIRECT.
@@ -162,11 +168,35 @@ struct Scratch {
   std::vector<std::byte> unit;   ///< one output unit cut at a window edge
 };
 
-/// Elements in one output row of a Rows tensor: shape[1..] (everything for rank ≤ 1).
-uint64_t row_elements(const std::vector<int64_t>& shape) {
-  uint64_t elems = 1;
-  for (size_t dim = shape.size() <= 1 ? shape.size() : 1; dim < shape.size(); ++dim) elems *= static_cast<uint64_t>(shape[dim]);
-  return elems;
+/// Refuses a row that ggml would quantise into garbage (a NaN or infinite scale).
+void check_finite(const PlannedTensor& planned, const float* values, uint64_t count) {
+  for (uint64_t idx = 0; idx < count; ++idx) {
+    if (!std::isfinite(values[idx])) {
+      throw Error(ErrorCode::Unsupported, "tensor '" + planned.out.name + "': element " + std::to_string(idx) +
+                                              " of a row is not finite; refusing to quantise it to " +
+                                              std::string(info(planned.out.dtype).name));
+    }
+  }
+}
+
+/// Quantises `count` rows of a Rows tensor starting at row `first` into target; each 2-D
+/// matrix of a 3-D tensor (an expert) takes its own slice of the importance weights.
+void quantise_rows(const PlannedTensor& planned, uint64_t first, uint64_t count, const float* rows, std::byte* target) {
+  const uint64_t row_elems = row_unit_elems(planned);
+  check_finite(planned, rows, count * row_elems);
+  const auto& shape = planned.out.shape;
+  const uint64_t matrix_rows = shape.size() >= 2 ? static_cast<uint64_t>(shape[shape.size() - 2]) : 1;
+  const uint64_t row_bytes = row_elems / info(planned.out.dtype).block_elems * info(planned.out.dtype).block_bits / 8;
+  const std::vector<float>* imatrix = planned.imatrix.get();
+  for (uint64_t row = first; row < first + count;) {
+    const uint64_t matrix = row / matrix_rows;
+    const uint64_t run = std::min(first + count, (matrix + 1) * matrix_rows) - row;
+    const float* weights = nullptr;
+    if (imatrix) weights = imatrix->data() + (imatrix->size() > row_elems ? matrix * row_elems : 0);
+    kernels::quantize_rows(planned.out.dtype, rows + (row - first) * row_elems, run, row_elems, weights,
+                           target + (row - first) * row_bytes);
+    row += run;
+  }
 }
 
 /// Fills output bytes [out_begin, out_end) of a planned tensor (relative to the tensor's start).
@@ -181,15 +211,15 @@ class Filler {
       data_.read(planned.source, out_begin, out_end - out_begin, dst);
       return;
     }
-    const uint64_t out_elem_bits = info(planned.out.dtype).block_bits;
     const uint64_t unit_elems =
-        planned.transform == Transform::Rows ? row_elements(planned.out.shape) : info(planned.in_dtype).block_elems;
-    const uint64_t out_unit = unit_elems * out_elem_bits / 8;
+        planned.transform == Transform::Rows ? row_unit_elems(planned) : info(planned.in_dtype).block_elems;
+    const auto& out_type = info(planned.out.dtype);
+    const uint64_t out_unit = unit_elems / out_type.block_elems * out_type.block_bits / 8;
     const uint64_t first = out_begin / out_unit;
     const uint64_t last = (out_end + out_unit - 1) / out_unit;
     prepare(planned, first, last, unit_elems, scratch);
     auto emit = [&](uint64_t unit_idx, uint64_t count, std::byte* target) {
-      emit_units(planned, unit_idx - first, count, unit_elems, scratch, target);
+      emit_units(planned, unit_idx, unit_idx - first, count, unit_elems, scratch, target);
     };
     uint64_t unit = first;
     std::byte* out = dst;
@@ -229,12 +259,17 @@ class Filler {
     data_.read(planned.source, first * in_unit, scratch.input.size(), scratch.input.data());
   }
 
-  /// Writes `count` output units starting at prepared unit `offset` into target.
-  static void emit_units(const PlannedTensor& planned, uint64_t offset, uint64_t count, uint64_t unit_elems,
-                         const Scratch& scratch, std::byte* target) {
+  /// Writes `count` output units, unit `unit_idx` of the tensor first (prepared unit `offset`),
+  /// into target.
+  static void emit_units(const PlannedTensor& planned, uint64_t unit_idx, uint64_t offset, uint64_t count,
+                         uint64_t unit_elems, const Scratch& scratch, std::byte* target) {
     switch (planned.transform) {
       case Transform::Rows:
-        kernels::store_f32(scratch.rows.data() + offset * unit_elems, count * unit_elems, planned.out.dtype, target);
+        if (is_block_type(planned.out.dtype)) {
+          quantise_rows(planned, unit_idx, count, scratch.rows.data() + offset * unit_elems, target);
+        } else {
+          kernels::store_f32(scratch.rows.data() + offset * unit_elems, count * unit_elems, planned.out.dtype, target);
+        }
         return;
       case Transform::Dequant:
         kernels::dequant_elements(planned.in_dtype, scratch.input.data() + offset * (info(planned.in_dtype).block_bits / 8),

@@ -18,7 +18,8 @@ enum class Transform : uint8_t {
   Copy,     ///< logical bytes unchanged
   Convert,  ///< plain float type narrowed/widened (kernels/convert)
   Dequant,  ///< GGUF block type dequantised to a float type (kernels/dequant)
-  Rows,     ///< a multi-tensor scheme's RowSource produces f32 rows, narrowed to the out dtype
+  Rows,     ///< a RowSource produces f32 rows (a multi-tensor scheme's, or PlainRows), then
+            ///< narrowed to a float out dtype or quantised to a GGUF block type (kernels/quantize)
 };
 
 /// One output tensor and where it comes from.
@@ -28,7 +29,14 @@ struct PlannedTensor {
   formats::OutTensor out;      ///< name, dtype, shape, nbytes, offset (after layout)
   Transform transform = Transform::Copy;
   std::shared_ptr<const RowSource> rows;  ///< for Transform::Rows
+  /// Importance weights for quantising a Rows tensor into a block type: ne[0] floats, or ne[0]
+  /// per matrix of a 3-D tensor (experts); null for none.
+  std::shared_ptr<const std::vector<float>> imatrix;
 };
+
+/// Elements per unit of a Rows tensor: one ggml row (the innermost dimension) when it is
+/// quantised into a block type, else the output's shape[1..] (everything for rank ≤ 1).
+[[nodiscard]] uint64_t row_unit_elems(const PlannedTensor& planned);
 
 /// The whole output, decided before any data moves.
 struct Plan {
