@@ -1,0 +1,358 @@
+// Numeric building blocks of ggml's quantisers (ggml-quants.c), shared by the quant_*.cpp files:
+// the rounding and conversion rules, and the searches that fit a scale (and min) to a group of
+// values.
+//
+// Every function evaluates ggml's float expressions in ggml's order and keeps ggml's integer
+// types for the codes (int8_t / uint8_t arrays, wrapped the same way), so the bytes agree with
+// ggml's. That needs plain IEEE single-precision arithmetic on both sides: amn is compiled with
+// -std=c++20 (ISO mode: GCC does not contract a · b + c into an FMA) and without -ffast-math
+// (no reassociated sums); ggml-base is compiled without -march, so x86-64 has no FMA to contract
+// into, and without -ffast-math.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cassert>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/convert.hpp"
+#include "kernels/gguf/blocks.hpp"
+
+namespace amn::kernels::gguf::quant {
+
+/// Groups whose largest magnitude is below this are all zero (ggml GROUP_MAX_EPS).
+inline constexpr float kGroupMaxEps = 1e-15f;
+
+/// Round to nearest, ties to even, for |value| < 2^22 (ggml nearest_int). Adding 1.5 · 2^23
+/// moves the value into the binade where the float spacing is 1, so the addition itself rounds
+/// and the integer sits in the low 23 mantissa bits, offset by 2^22. Outside that range (and for
+/// NaN) the result is the same meaningless number ggml gets.
+[[nodiscard]] inline int nearest_int(float value) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 · 2^23
+  constexpr int32_t kMantissaMask = 0x007fffff;
+  constexpr int32_t kOffset = 0x00400000;  // the 0.5 · 2^23 part of kMagic, in mantissa units
+  return (std::bit_cast<int32_t>(value + kMagic) & kMantissaMask) - kOffset;
+}
+
+/// A C cast float → int as ggml's x86-64 build executes it (cvttss2si): truncates toward zero;
+/// NaN and values outside int32 give INT32_MIN. ggml then narrows to int8_t/uint8_t, which keeps
+/// the low byte.
+[[nodiscard]] inline int32_t truncate_to_int(float value) {
+  constexpr float kLimit = 2147483648.0f;  // 2^31
+  if (!(value >= -kLimit && value < kLimit)) return INT32_MIN;
+  return static_cast<int32_t>(value);
+}
+
+/// roundf (halves away from zero) followed by the cast above.
+[[nodiscard]] inline int32_t round_to_int(float value) { return truncate_to_int(std::round(value)); }
+
+/// GGML_FP32_TO_FP16. amn's f32_to_f16 gives ggml's bits for every float except NaN (checked
+/// over all 2^32 inputs): ggml drops the payload and stores the quiet NaN 0x7e00 with the sign.
+[[nodiscard]] inline Half to_half(float value) {
+  constexpr uint16_t kQuietNan = 0x7e00;
+  uint16_t bits = f32_to_f16(value);
+  if (std::isnan(value)) bits = static_cast<uint16_t>((std::signbit(value) ? 0x8000u : 0u) | kQuietNan);
+  return Half{{{static_cast<uint8_t>(bits & 0xff), static_cast<uint8_t>(bits >> 8)}}};
+}
+
+/// Stores `block` as block `block_idx` of a packed array (any alignment).
+template <class Block>
+inline void store_block(std::byte* dst, size_t block_idx, const Block& block) {
+  std::memcpy(dst + block_idx * sizeof(Block), &block, sizeof(Block));
+}
+
+/// The weight of element `i` in the least-squares fits: the given weight, or x² without one.
+[[nodiscard]] inline float weight_or_square(const float* weights, const float* x, int i) {
+  return weights ? weights[i] : x[i] * x[i];
+}
+
+/// Symmetric codes: finds d so that x[i] ≈ d · l[i], l[i] in [−nmax, nmax − 1], minimising
+/// Σ w · (x − d·l)² (ggml make_qx_quants with rmse_type 1, the only kind its quantisers use).
+/// The start is d = max / −nmax, where max is the value of largest magnitude (the first one on
+/// ties); the search then tries 18 nearby inverse scales (nmax ± 0.1…0.9) / −max and keeps the
+/// best weighted fit. Writes codes[i] = l[i] + nmax and returns d; a group with every
+/// |x| < kGroupMaxEps gets codes 0 and d = 0. `weights` null means w = x².
+[[nodiscard]] inline float make_qx_quants(int n, int nmax, const float* x, int8_t* codes, const float* weights) {
+  constexpr int kSteps = 9;
+  constexpr float kStepSize = 0.1f;
+  float max = 0.0f;
+  float amax = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    std::fill(codes, codes + n, int8_t{0});
+    return 0.0f;
+  }
+  const auto code_for = [&](float inv_scale, int i) {
+    return std::clamp(nearest_int(inv_scale * x[i]), -nmax, nmax - 1);
+  };
+  // Σ w·x·l and Σ w·l² for the codes of `inv_scale`; each product evaluated as ggml's w*x[i]*l.
+  const auto fit_sums = [&](float inv_scale, float& sum_lx, float& sum_l2) {
+    sum_lx = 0.0f;
+    sum_l2 = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      const auto code = static_cast<float>(code_for(inv_scale, i));
+      const float w = weight_or_square(weights, x, i);
+      sum_lx += w * x[i] * code;
+      sum_l2 += w * code * code;
+    }
+  };
+  const auto store_codes = [&](float inv_scale) {
+    for (int i = 0; i < n; ++i) codes[i] = static_cast<int8_t>(nmax + code_for(inv_scale, i));
+  };
+
+  const float start_inv_scale = static_cast<float>(-nmax) / max;
+  float sum_lx;
+  float sum_l2;
+  fit_sums(start_inv_scale, sum_lx, sum_l2);
+  store_codes(start_inv_scale);
+  float scale = sum_l2 != 0.0f ? sum_lx / sum_l2 : 0.0f;
+  float best = scale * sum_lx;  // the weighted error drop Σ w·x·l · d; larger is better
+  for (int step = -kSteps; step <= kSteps; ++step) {
+    if (step == 0) continue;
+    const float inv_scale = -(static_cast<float>(nmax) + kStepSize * static_cast<float>(step)) / max;
+    fit_sums(inv_scale, sum_lx, sum_l2);
+    if (sum_l2 > 0 && sum_lx * sum_lx > best * sum_l2) {
+      store_codes(inv_scale);
+      scale = sum_lx / sum_l2;
+      best = scale * sum_lx;
+    }
+  }
+  return scale;
+}
+
+/// Symmetric codes for Q3_K (ggml make_q3_quants with do_rmse, the only variant used): the codes
+/// of d = max / −nmax, then up to 5 passes of coordinate descent: each code moves to the value
+/// the least-squares scale of the other codes suggests when that raises (Σ w·x·l)² / Σ w·l²,
+/// w = x². Writes codes[i] = l[i] + nmax, l in [−nmax, nmax − 1], and returns Σ w·x·l / Σ w·l².
+[[nodiscard]] inline float make_q3_quants(int n, int nmax, const float* x, int8_t* codes) {
+  constexpr int kPasses = 5;
+  float max = 0.0f;
+  float amax = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    std::fill(codes, codes + n, int8_t{0});
+    return 0.0f;
+  }
+  const float inv_scale = static_cast<float>(-nmax) / max;
+  float sum_lx = 0.0f;
+  float sum_l2 = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const int code = std::clamp(nearest_int(inv_scale * x[i]), -nmax, nmax - 1);
+    codes[i] = static_cast<int8_t>(code);
+    const float w = x[i] * x[i];
+    sum_lx += w * x[i] * static_cast<float>(code);
+    sum_l2 += w * static_cast<float>(code) * static_cast<float>(code);
+  }
+  for (int pass = 0; pass < kPasses; ++pass) {
+    int changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = x[i] * x[i];
+      const auto old_code = static_cast<float>(codes[i]);
+      float others_lx = sum_lx - w * x[i] * old_code;
+      if (!(others_lx > 0)) continue;
+      float others_l2 = sum_l2 - w * old_code * old_code;
+      const int new_code = std::clamp(nearest_int(x[i] * others_l2 / others_lx), -nmax, nmax - 1);
+      if (new_code == codes[i]) continue;
+      const auto new_code_f = static_cast<float>(new_code);
+      others_lx += w * x[i] * new_code_f;
+      others_l2 += w * new_code_f * new_code_f;
+      if (others_l2 > 0 && others_lx * others_lx * sum_l2 > sum_lx * sum_lx * others_l2) {
+        codes[i] = static_cast<int8_t>(new_code);
+        sum_lx = others_lx;
+        sum_l2 = others_l2;
+        ++changed;
+      }
+    }
+    if (changed == 0) break;
+  }
+  for (int i = 0; i < n; ++i) codes[i] = static_cast<int8_t>(codes[i] + nmax);
+  return sum_l2 > 0.0f ? sum_lx / sum_l2 : 0.0f;
+}
+
+/// The grid of inverse scales make_qkx_quants tries: (rmin + rdelta · step + nmax) / (max − min)
+/// for step = 0 … steps.
+struct ScaleSearch {
+  float rmin;
+  float rdelta;
+  int steps;
+};
+
+/// Which error make_qkx_quants minimises.
+enum class FitError { Squared, Absolute };
+
+/// Codes with an offset: finds d, m so that x[i] ≈ d · l[i] − m with l in [0, nmax] and m ≥ 0
+/// (ggml make_qkx2_quants and make_qkx3_quants, which differ only in make_qkx3 accepting null
+/// weights, meaning w = x²). Starts from min(x) (capped at 0) and the range, then for each
+/// inverse scale of `search` solves the weighted least-squares d and min for those codes (d alone
+/// when the min comes out positive) and keeps the fit with the smallest Σ w · error. Writes the
+/// codes, *min_out = m, returns d; a constant group returns 0 with codes 0.
+[[nodiscard]] inline float make_qkx_quants(int n, int nmax, const float* x, const float* weights, uint8_t* codes,
+                                           float* min_out, ScaleSearch search, FitError error_kind) {
+  constexpr int kMaxGroup = 32;
+  assert(n <= kMaxGroup);
+  const auto error_of = [&](float scale, float min, const uint8_t* trial) {
+    float error = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      float diff = scale * static_cast<float>(trial[i]) + min - x[i];
+      diff = error_kind == FitError::Absolute ? std::fabs(diff) : diff * diff;
+      error += weight_or_square(weights, x, i) * diff;
+    }
+    return error;
+  };
+
+  float min = x[0];
+  float max = x[0];
+  float sum_w = weight_or_square(weights, x, 0);
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < min) min = x[i];
+    if (x[i] > max) max = x[i];
+    const float w = weight_or_square(weights, x, i);
+    sum_w += w;
+    sum_x += w * x[i];
+  }
+  if (min > 0) min = 0;
+  if (max == min) {
+    std::fill(codes, codes + n, uint8_t{0});
+    *min_out = -min;
+    return 0.0f;
+  }
+  const auto code_for = [&](float inv_scale, int i) {
+    return static_cast<uint8_t>(std::clamp(nearest_int(inv_scale * (x[i] - min)), 0, nmax));
+  };
+
+  float inv_scale = static_cast<float>(nmax) / (max - min);
+  float scale = 1 / inv_scale;
+  for (int i = 0; i < n; ++i) codes[i] = code_for(inv_scale, i);
+  float best_error = error_of(scale, min, codes);
+  if (search.steps < 1) {
+    *min_out = -min;
+    return scale;
+  }
+  uint8_t trial[kMaxGroup];
+  for (int step = 0; step <= search.steps; ++step) {
+    // ggml measures the range from the best min found so far, and codes relative to it
+    inv_scale = (search.rmin + search.rdelta * static_cast<float>(step) + static_cast<float>(nmax)) / (max - min);
+    float sum_l = 0.0f;
+    float sum_l2 = 0.0f;
+    float sum_xl = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      trial[i] = code_for(inv_scale, i);
+      const auto code = static_cast<float>(trial[i]);
+      const float w = weight_or_square(weights, x, i);
+      sum_l += w * code;
+      sum_l2 += w * code * code;
+      sum_xl += w * code * x[i];
+    }
+    const float det = sum_w * sum_l2 - sum_l * sum_l;
+    if (!(det > 0)) continue;
+    float trial_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+    float trial_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+    if (trial_min > 0) {
+      trial_min = 0;
+      trial_scale = sum_xl / sum_l2;
+    }
+    const float error = error_of(trial_scale, trial_min, trial);
+    if (error < best_error) {
+      std::copy(trial, trial + n, codes);
+      best_error = error;
+      scale = trial_scale;
+      min = trial_min;
+    }
+  }
+  *min_out = -min;
+  return scale;
+}
+
+/// Codes for non-negative values (sub-block scales and mins) with a single scale: x ≈ d · l,
+/// l ≤ nmax, minimising Σ w · (x − d·l)² (ggml make_qp_quants). Picks the best of nine inverse
+/// scales (nmax + 0.1·k) / max, k in −4…4, then runs up to 5 passes of coordinate descent on the
+/// codes; returns the least-squares d of the final codes. Codes are stored as uint8_t exactly
+/// as ggml stores them (a negative code, possible only for a negative x, wraps).
+[[nodiscard]] inline float make_qp_quants(int n, int nmax, const float* x, uint8_t* codes, const float* weights) {
+  constexpr int kSteps = 4;
+  constexpr float kStepSize = 0.1f;
+  constexpr int kPasses = 5;
+  float max = 0.0f;
+  for (int i = 0; i < n; ++i) max = max > x[i] ? max : x[i];
+  if (max < kGroupMaxEps) {
+    std::fill(codes, codes + n, uint8_t{0});
+    return 0.0f;
+  }
+  const auto weighted_error = [&](float inv_scale, float scale, bool clamp_codes) {
+    float error = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      int code = nearest_int(inv_scale * x[i]);
+      if (clamp_codes) {
+        code = std::min(nmax, code);
+      } else {
+        code = static_cast<uint8_t>(code);  // ggml keeps the first codes in its uint8_t array
+      }
+      const float diff = x[i] - scale * static_cast<float>(code);
+      error += weights[i] * diff * diff;
+    }
+    return error;
+  };
+
+  float inv_scale = static_cast<float>(nmax) / max;
+  float best_error = weighted_error(inv_scale, 1 / inv_scale, false);
+  for (int step = -kSteps; step <= kSteps; ++step) {
+    if (step == 0) continue;
+    const float trial_inv_scale = (kStepSize * static_cast<float>(step) + static_cast<float>(nmax)) / max;
+    const float error = weighted_error(trial_inv_scale, 1 / trial_inv_scale, true);
+    if (error < best_error) {
+      best_error = error;
+      inv_scale = trial_inv_scale;
+    }
+  }
+
+  float sum_lx = 0.0f;
+  float sum_l2 = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const int code = std::min(nmax, nearest_int(inv_scale * x[i]));
+    codes[i] = static_cast<uint8_t>(code);
+    const float w = weights[i];
+    sum_lx += w * x[i] * static_cast<float>(code);
+    sum_l2 += w * static_cast<float>(code) * static_cast<float>(code);
+  }
+  for (int pass = 0; pass < kPasses; ++pass) {
+    int changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = weights[i];
+      const auto old_code = static_cast<float>(codes[i]);
+      float others_lx = sum_lx - w * x[i] * old_code;
+      float others_l2 = sum_l2 - w * old_code * old_code;
+      if (!(others_lx > 0 && others_l2 > 0)) continue;
+      const int new_code = std::min(nmax, nearest_int(x[i] * others_l2 / others_lx));
+      if (new_code == codes[i]) continue;
+      const auto new_code_f = static_cast<float>(new_code);
+      others_lx += w * x[i] * new_code_f;
+      others_l2 += w * new_code_f * new_code_f;
+      if (others_lx * others_lx * sum_l2 > sum_lx * sum_lx * others_l2) {
+        codes[i] = static_cast<uint8_t>(new_code);
+        sum_lx = others_lx;
+        sum_l2 = others_l2;
+        ++changed;
+      }
+    }
+    if (changed == 0) break;
+  }
+  return sum_l2 > 0.0f ? sum_lx / sum_l2 : 0.0f;
+}
+
+}  // namespace amn::kernels::gguf::quant
