@@ -3,9 +3,9 @@
 // the imatrix argument is unused; blocks run on across rows (a row is a whole number of blocks).
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/gguf/blocks.hpp"
+#include "kernels/gguf/quant_common.hpp"
 #include "kernels/gguf/quant_kernels.hpp"
 #include "kernels/gguf/scales.hpp"
 #include "kernels/gguf/tables.hpp"
@@ -13,21 +13,8 @@
 namespace amn::kernels::gguf {
 namespace {
 
-/// Writes `block` as block `block_idx` of a packed array (any alignment).
-template <class Block>
-void store_block(const Block& block, std::byte* dst, size_t block_idx) {
-  std::memcpy(dst + block_idx * sizeof(Block), &block, sizeof(Block));
-}
-
-/// A binary16 field holding `value` rounded as ggml's GGML_FP32_TO_FP16 rounds it: to nearest
-/// even like f32_to_f16, except that every NaN becomes the canonical quiet NaN (sign kept).
-Half to_half(float value) {
-  constexpr uint16_t kSignBit = 0x8000;
-  constexpr uint16_t kQuietNan = 0x7e00;
-  uint16_t bits = f32_to_f16(value);
-  if (std::isnan(value)) bits = static_cast<uint16_t>((bits & kSignBit) | kQuietNan);
-  return Half{{{static_cast<uint8_t>(bits), static_cast<uint8_t>(bits >> 8)}}};
-}
+using quant::store_block;
+using quant::to_half;
 
 /// The largest |x| of `count` elements as ggml's MAX(amax, |x|) macro finds it: a NaN is kept
 /// only until the next element replaces it.
@@ -125,14 +112,12 @@ void pack_fp4_nibbles(const float* src, size_t count, float half_scale, uint8_t*
 
 /// MXFP4's E8M0 exponent for a block with largest magnitude `amax`: ⌊log2 amax⌋ − 2 + 127, so
 /// that amax lands in the top binade of E2M1 (4..6, times the scale); 0 for an all-zero block.
-/// ggml narrows the float to uint8_t through a 32-bit integer on x86-64, so exponents below 0
-/// (amax < 2^-125) wrap modulo 256 and an infinite amax (the integer indefinite value) gives 0.
+/// ggml narrows the float to uint8_t through a 32-bit integer, so exponents below 0
+/// (amax < 2^-125) wrap modulo 256 and an infinite amax gives 0.
 uint8_t mxfp4_exponent(float amax) {
   constexpr float kExponentOffset = 127.0f - 2.0f;
   if (!(amax > 0.0f)) return 0;
-  const float exponent = std::floor(std::log2(amax)) + kExponentOffset;
-  if (!std::isfinite(exponent)) return 0;
-  return static_cast<uint8_t>(static_cast<int32_t>(exponent));
+  return static_cast<uint8_t>(quant::truncate_to_int(std::floor(std::log2(amax)) + kExponentOffset));
 }
 
 /// UE4M3 code (4 exponent bits with bias 7, 3 mantissa bits) of a scale, as ggml_fp32_to_ue4m3
@@ -181,7 +166,7 @@ void quantize_tq1_0(const float* src, std::byte* dst, size_t rows, size_t n_per_
     x = pack_trit_group(x, block.qs, kWideGroup, kTritsPerByte, scale.inverse);
     x = pack_trit_group(x, block.qs + kWideGroup, kNarrowGroup, kTritsPerByte, scale.inverse);
     pack_trit_group(x, block.qh, sizeof(block.qh), kTritsPerQh, scale.inverse);
-    store_block(block, dst, block_idx);
+    store_block(dst, block_idx, block);
   }
 }
 
@@ -206,7 +191,7 @@ void quantize_tq2_0(const float* src, std::byte* dst, size_t rows, size_t n_per_
       }
       x += kFieldsPerByte * kGroupBytes;
     }
-    store_block(block, dst, block_idx);
+    store_block(dst, block_idx, block);
   }
 }
 
@@ -217,7 +202,7 @@ void quantize_mxfp4(const float* src, std::byte* dst, size_t rows, size_t n_per_
     BlockMxfp4 block{};
     block.e = mxfp4_exponent(fp4_absmax(x, BlockMxfp4::kElems));
     pack_fp4_nibbles(x, BlockMxfp4::kElems, e8m0_half_to_f32(block.e), block.qs);
-    store_block(block, dst, block_idx);
+    store_block(dst, block_idx, block);
   }
 }
 
@@ -233,7 +218,7 @@ void quantize_nvfp4(const float* src, std::byte* dst, size_t rows, size_t n_per_
       block.d[sub] = scale_to_ue4m3(fp4_absmax(x, kSubElems) / kMaxFp4);
       pack_fp4_nibbles(x, kSubElems, ue4m3_half_to_f32(block.d[sub]), block.qs + sub * (kSubElems / 2));
     }
-    store_block(block, dst, block_idx);
+    store_block(dst, block_idx, block);
   }
 }
 
