@@ -199,8 +199,9 @@ enum class FitError { Squared, Absolute };
 /// (ggml make_qkx2_quants and make_qkx3_quants, which differ only in make_qkx3 accepting null
 /// weights, meaning w = x²). Starts from min(x) (capped at 0) and the range, then for each
 /// inverse scale of `search` solves the weighted least-squares d and min for those codes (d alone
-/// when the min comes out positive) and keeps the fit with the smallest Σ w · error. Writes the
-/// codes, *min_out = m, returns d; a constant group returns 0 with codes 0.
+/// when the min comes out positive) and keeps the fit with the smallest Σ w · error. As in ggml,
+/// each trial measures the range and the codes from the best min found so far, not the first.
+/// Writes the codes, *min_out = m, returns d; a constant group returns 0 with codes 0.
 [[nodiscard]] inline float make_qkx_quants(int n, int nmax, const float* x, const float* weights, uint8_t* codes,
                                            float* min_out, ScaleSearch search, FitError error_kind) {
   constexpr int kMaxGroup = 32;
