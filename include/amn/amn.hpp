@@ -2,7 +2,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,12 +29,18 @@ namespace amn {
 /// Output container for convert/remember.
 enum class Target : uint8_t { Safetensors, Gguf };
 
-/// Live counters of a running conversion, for progress displays (read from another thread).
+/// Live counters of a running conversion, for progress displays (read from another thread), and
+/// its stop request. Use a fresh Progress for each conversion.
 struct Progress {
-  std::atomic<uint64_t> bytes_done{0};
-  std::atomic<uint64_t> bytes_total{0};
-  std::atomic<uint64_t> tensors_done{0};
-  std::atomic<uint64_t> tensors_total{0};
+  std::atomic<uint64_t> bytes_done{0};     ///< output bytes written so far
+  std::atomic<uint64_t> bytes_total{0};    ///< output bytes in all (set when writing starts)
+  std::atomic<uint64_t> tensors_done{0};   ///< output tensors complete so far
+  std::atomic<uint64_t> tensors_total{0};  ///< output tensors in all (set when writing starts)
+  /// Set to true, from any thread or a signal handler (a lock-free store), to stop the
+  /// conversion: it is checked before each chunk of work, convert then throws
+  /// Error(ErrorCode::Cancelled) and every partial output is removed, nothing is left under
+  /// the output names. A conversion that has already written its last chunk completes.
+  std::atomic<bool> cancel{false};
 };
 
 /// Options for convert/remember.
@@ -46,7 +54,7 @@ struct ConvertOptions {
   unsigned threads = 0;             ///< 0 = SLURM_CPUS_PER_TASK, else cgroup cpu.max, else the cores
   uint64_t max_shard_size = 0;      ///< 0 = one output file
   bool dry_run = false;             ///< plan only: write nothing
-  Progress* progress = nullptr;     ///< optional live counters
+  Progress* progress = nullptr;     ///< optional live counters and stop request (Progress::cancel)
 };
 
 /// One output file of a conversion.
@@ -74,9 +82,31 @@ struct ConvertResult {
 
 /// Writes `catalog` to `output` (a file, or a directory to hold `model.*`) in the target format,
 /// streaming bounded chunks through the pipeline. Every output appears atomically under its
-/// final name or not at all. Throws Error.
+/// final name or not at all. Throws Error; Error(ErrorCode::Cancelled) when
+/// `options.progress->cancel` was set.
+///
+/// No process-wide side effects: convert installs no signal handlers (the `amn` command installs
+/// its own SIGINT/SIGTERM cleanup and ignores SIGXFSZ; a program using the library keeps its
+/// own handlers, and can stop a conversion cleanly by setting Progress::cancel from one), and
+/// it limits oneTBB's parallelism to `options.threads` only through a tbb::global_control
+/// scoped to the call, so no TBB limit is left behind when convert returns or throws.
 ConvertResult convert(const Catalog& catalog, const std::string& output, const ConvertOptions& options,
                       const Limits& limits = {});
+
+/// Called by convert_with_progress on the calling thread with the live counters. It may set
+/// `progress.cancel` to stop the conversion; an exception it throws stops it too.
+using ProgressCallback = std::function<void(Progress& progress)>;
+
+/// convert() on a worker thread while the calling thread calls `on_progress` about every
+/// `interval` (first right after the start), and once more after a successful conversion with
+/// the final counters. The counters are `*options.progress` when set, else the helper's own.
+/// Returns what convert returns; throws what it throws (Error(ErrorCode::Cancelled) after
+/// `progress.cancel`), or, when `on_progress` throws, cancels the conversion, waits for its
+/// outputs to be removed and rethrows that exception.
+ConvertResult convert_with_progress(const Catalog& catalog, const std::string& output, ConvertOptions options,
+                                    const ProgressCallback& on_progress,
+                                    std::chrono::milliseconds interval = std::chrono::milliseconds(100),
+                                    const Limits& limits = {});
 
 }  // namespace amn
 

@@ -13,6 +13,7 @@ enum class ErrorCode {
   Limit,        ///< the input asks for more than a cap allows (allocation, count, ratio)
   Io,           ///< the operating system refused a read, write, rename or similar
   Usage,        ///< the caller asked for something impossible (bad option, output exists)
+  Cancelled,    ///< the caller stopped a conversion (Progress::cancel); its partial outputs were removed
 };
 
 /// The exception every amn failure raises. `what()` names the file, and where known the

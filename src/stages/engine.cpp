@@ -394,6 +394,9 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
               control.stop();
               return Item{};
             }
+            if (progress && progress->cancel.load(std::memory_order_relaxed)) {
+              throw Error(ErrorCode::Cancelled, files[next_file].path + ": conversion cancelled");
+            }
             Item item;
             item.file = next_file;
             item.begin = next_offset;

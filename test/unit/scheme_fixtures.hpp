@@ -184,6 +184,7 @@ inline const char* code_name(amn::ErrorCode code) {
     case amn::ErrorCode::Limit: return "limit";
     case amn::ErrorCode::Io: return "io";
     case amn::ErrorCode::Usage: return "usage";
+    case amn::ErrorCode::Cancelled: return "cancelled";
   }
   return "?";
 }
