@@ -27,7 +27,7 @@ unit_passed=${unit_passed:-0}
 unit_failed=${unit_failed:-1}
 [ "$unit_rc" -eq 0 ] || [ "$unit_failed" -gt 0 ] || unit_failed=1
 
-AMN_BIN="$PWD/$build/src/cli/amn" python3 -m pytest -q -p no:cacheprovider test/cli 2>&1 | tee "$log"
+AMN_BIN="$PWD/$build/src/cli/amn" AMN_EXAMPLE="$PWD/$build/examples/read_and_convert" python3 -m pytest -q -p no:cacheprovider test/cli 2>&1 | tee "$log"
 py_rc=${PIPESTATUS[0]}
 py_passed=$(tail -1 "$log" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
 py_failed=$(tail -1 "$log" | grep -oE '[0-9]+ (failed|errors?)' | awk '{sum += $1} END {print sum + 0}')
