@@ -1,6 +1,5 @@
 // safetensors reader: the 8-byte header length, the JSON header (checked token by token), the
 // data section's byte ranges; and the `model.safetensors.index.json` shard index.
-#include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
@@ -18,6 +17,7 @@
 #include "formats/formats.hpp"
 #include "io/budget.hpp"
 #include "io/file.hpp"
+#include "io/json.hpp"
 
 namespace amn::formats {
 namespace {
@@ -26,11 +26,6 @@ constexpr uint64_t kLengthFieldBytes = 8;            ///< the little-endian u64 
 constexpr uint64_t kSpecMaxHeaderBytes = 100'000'000;  ///< safetensors' own MAX_HEADER_SIZE
 constexpr std::string_view kMetadataKey = "__metadata__";
 constexpr char kPaddingByte = ' ';
-/// Iterative (no recursion on nesting), UTF-8 checked, stop after the root so padding is ours to check.
-constexpr unsigned kJsonParseFlags =
-    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag | rapidjson::kParseStopWhenDoneFlag;
-/// How deep the index reader follows values it skips (its "metadata" object).
-constexpr uint32_t kMaxSkippedDepth = 64;
 
 /// A failure found by a SAX handler; thrown once the parser has returned and the offset is known.
 struct HandlerError {
@@ -40,12 +35,14 @@ struct HandlerError {
 
 std::string in_quotes(std::string_view text) { return "'" + std::string(text) + "'"; }
 
-/// Throws the handler's error, or the JSON syntax error, with the header offset.
+/// Throws the handler's error, or the JSON policy's (syntax, depth), with the header offset.
 [[noreturn]] void fail_json(const std::string& path, const std::optional<HandlerError>& handler_error,
-                            const rapidjson::ParseResult& result, uint64_t base_offset, std::string_view what) {
-  std::string where = " (at offset " + std::to_string(base_offset + result.Offset()) + ")";
-  if (handler_error) throw Error(handler_error->code, path + ": " + handler_error->message + where);
-  fail_parse(path, std::string(what) + ": invalid JSON: " + rapidjson::GetParseError_En(result.Code()) + where);
+                            const io::JsonParse& outcome, uint64_t base_offset, std::string_view what) {
+  if (handler_error) {
+    throw Error(handler_error->code, path + ": " + handler_error->message + " (at offset " +
+                                         std::to_string(base_offset + outcome.result.Offset()) + ")");
+  }
+  io::fail_json(path, what, outcome, base_offset);
 }
 
 /// One tensor entry of the header as written, before the byte ranges are checked.
@@ -382,10 +379,6 @@ uint64_t checked_byte_size(const std::string& path, const HeaderTensor& tensor) 
   return *bytes;
 }
 
-bool is_json_space(std::byte byte) {
-  return byte == std::byte{' '} || byte == std::byte{'\t'} || byte == std::byte{'\n'} || byte == std::byte{'\r'};
-}
-
 /// SAX handler for `model.safetensors.index.json`: takes `weight_map` (tensor name → shard file
 /// name) and skips every other top-level member (transformers writes `metadata.total_size`).
 class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, IndexHandler> {
@@ -479,10 +472,8 @@ class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Inde
         if (token != "an object") return fail(ErrorCode::Parse, "weight_map: must be an object");
         state_ = State::MapKey;
         return true;
-      case State::Skip:
-        if (++skip_depth_ > kMaxSkippedDepth) {
-          return fail(ErrorCode::Limit, "index: nested deeper than " + std::to_string(kMaxSkippedDepth));
-        }
+      case State::Skip:  // the JSON policy caps the depth (io::kMaxJsonDepth)
+        ++skip_depth_;
         return true;
       case State::MapShard: return scalar(token);
       default: return fail(ErrorCode::Parse, "index: unexpected " + std::string(token));
@@ -531,9 +522,8 @@ Catalog read_safetensors(const std::string& path, const Limits& limits) {
 
   rapidjson::MemoryStream stream(reinterpret_cast<const char*>(header.data()), header.size());
   HeaderHandler handler(path, stream, limits);
-  rapidjson::Reader reader;
-  rapidjson::ParseResult result = reader.Parse<kJsonParseFlags>(stream, handler);
-  if (result.IsError()) fail_json(path, handler.error, result, kLengthFieldBytes, "header");
+  io::JsonParse outcome = io::parse_json_sax(stream, handler, path, "header");
+  if (outcome.result.IsError()) fail_json(path, handler.error, outcome, kLengthFieldBytes, "header");
   for (size_t pos = stream.Tell(); pos < header.size(); ++pos) {
     if (header[pos] != std::byte{kPaddingByte}) {
       fail_parse(path, "header: padding after the JSON must be spaces, found byte " +
@@ -609,21 +599,13 @@ Catalog read_safetensors(const std::string& path, const Limits& limits) {
 SafetensorsIndex read_safetensors_index_map(const std::string& index_path, const Limits& limits) {
   io::HeapBudget budget(limits);
   io::File file(index_path);
-  uint64_t cap = std::min(limits.max_header_bytes, limits.max_alloc);
-  if (file.size() > cap) {
-    fail_limit(index_path, "index file of " + std::to_string(file.size()) + " bytes is above the cap of " +
-                               std::to_string(cap));
-  }
-  auto text = file.read_vec(0, file.size(), "index");
+  auto text = io::read_json_bytes(file, std::min(limits.max_header_bytes, limits.max_alloc), "index");
   IndexHandler handler(index_path, limits);
   rapidjson::MemoryStream stream(reinterpret_cast<const char*>(text.data()), text.size());
-  rapidjson::Reader reader;
-  rapidjson::ParseResult result = reader.Parse<kJsonParseFlags>(stream, handler);
-  if (result.IsError()) fail_json(index_path, handler.error, result, 0, "index");
-  for (size_t pos = stream.Tell(); pos < text.size(); ++pos) {
-    if (!is_json_space(text[pos])) {
-      fail_parse(index_path, "index: data after the JSON object (at offset " + std::to_string(pos) + ")");
-    }
+  io::JsonParse outcome = io::parse_json_sax(stream, handler, index_path, "index");
+  if (outcome.result.IsError()) fail_json(index_path, handler.error, outcome, 0, "index");
+  if (auto pos = io::trailing_data({reinterpret_cast<const char*>(text.data()), text.size()}, stream.Tell())) {
+    fail_parse(index_path, "index: data after the JSON object (at offset " + std::to_string(*pos) + ")");
   }
   if (!handler.seen_weight_map) fail_parse(index_path, "weight_map: missing");
   if (handler.index.weight_map.empty()) fail_parse(index_path, "weight_map: lists no tensors");

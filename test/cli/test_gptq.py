@@ -33,7 +33,7 @@ def test_quantize_config_wins_over_config_json(tmp_path):
 
 
 @pytest.mark.parametrize("config_name,text,fragment", [
-    ("quantize_config.json", "{\"bits\": 4,", "quantize_config.json: not valid JSON"),
+    ("quantize_config.json", "{\"bits\": 4,", "quantize_config.json: invalid JSON"),
     ("quantize_config.json", json.dumps({"bits": "4"}), "quantize_config.json: bits: expected an integer"),
     ("quantize_config.json", json.dumps({"bits": 4, "checkpoint_format": "gptq_p"}), "checkpoint format 'gptq_p'"),
     ("quantize_config.json", json.dumps({"bits": 4, "dynamic": {"+:.*q_proj": {"bits": 8}}}),

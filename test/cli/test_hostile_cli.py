@@ -1,8 +1,9 @@
 """Untrusted input through the command line (docs/security.md): every file of the hostile corpus
-(test/hostile/*/expect.tsv) is refused by `amn inspect` and `amn convert`, and every scheme case
-(test/hostile/*/expect_remember.tsv) by `amn remember`, with exit 1, one error line naming the
-file and holding the manifest's message fragment, nothing on stdout and no output, within a time
-and address-space bound; the --max-* options tighten the caps and never raise them; and outputs
+(test/hostile/*/expect.tsv) is refused by `amn inspect` and `amn convert`, every scheme case
+(test/hostile/*/expect_remember.tsv) by `amn remember`, and every side file beside the weights
+(test/hostile/json/expect_side.tsv) by `amn remember` and `amn convert --dtype`, with exit 1, one
+error line naming the file and holding the manifest's message fragment, nothing on stdout and no
+output, within a time and address-space bound; the --max-* options tighten the caps and never raise them; and outputs
 through symlinks never write where the link points."""
 import os
 import resource
@@ -69,9 +70,24 @@ def test_hostile_scheme_is_refused_by_remember(path, fragment, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("side,fragment", hostile_cases("expect_side.tsv"))
+def test_hostile_side_file_is_refused_by_remember_and_convert(side, fragment, tmp_path):
+    """config.json / quantize_config.json beside the weights (test/hostile/json): nested a
+    million deep, too large, not an object. The GPTQ layer beside it makes recognition read it."""
+    model = side.parent / "model.safetensors"
+    out = tmp_path / "out.safetensors"
+    for command in (["remember", model, "-o", out], ["convert", model, "--dtype", "f32", "-o", out]):
+        proc = bounded(*command)
+        assert_refused(proc, side, fragment)
+        assert f"amn: error: {side}: " in proc.stderr
+        assert os.listdir(tmp_path) == []
+    run("inspect", model, check=0)  # inspect reads no side file
+
+
 def test_every_corpus_has_cases():
     assert {p.parent.name for p in HOSTILE.glob("*/expect.tsv")} >= {"safetensors", "gguf", "npz", "pth"}
     assert len(hostile_cases()) > 150
+    assert len(hostile_cases("expect_side.tsv")) >= 5
 
 
 # ---- --max-alloc, --max-total, --max-items, --max-ratio ------------------------------------------

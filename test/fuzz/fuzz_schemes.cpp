@@ -52,8 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   amn::fuzz::refusals_allowed([&] {
     amn::Catalog catalog = amn::formats::read_safetensors(path, amn::fuzz::limits());
     amn::stages::SchemeContext context = amn::stages::make_scheme_context(catalog);
-    context.config_json = config;
-    context.config_path = "config.json";
+    context.config = config.empty() ? amn::stages::SideJson() : amn::stages::SideJson::text("config.json", config);
     dequantise_edges(catalog, amn::stages::recognise_schemes(context));
   });
   return 0;

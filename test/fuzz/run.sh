@@ -15,7 +15,7 @@ if [ "${1:-}" = "-t" ]; then
   seconds=$2
   shift 2
 fi
-all_targets=(safetensors index gguf npy npz zip pth pickle schemes)
+all_targets=(safetensors index gguf npy npz zip pth pickle schemes json)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -42,6 +42,7 @@ seed_files() {  # TARGET -> the seed files' paths
   case "$1" in
     safetensors|schemes) find test/fixtures test/hostile -name '*.safetensors' ;;
     index) find test/fixtures -name '*.index.json' ;;
+    json) find test/fixtures test/hostile -name '*.json' -size -512k ;;
     gguf) find test/fixtures test/hostile -name '*.gguf' ;;
     npy) find test/fixtures test/hostile -name '*.npy' ;;
     npz) find test/fixtures test/hostile -name '*.npz' -o -name '*.zip' ;;
@@ -64,7 +65,8 @@ for idx, path in enumerate(sys.argv[2:]):
         pass
 PY
   else
-    seed_files "$target" | while read -r file; do cp "$file" "$seeds/$target/"; done
+    # named after their path: fixtures in different folders share names (config.json)
+    seed_files "$target" | while read -r file; do cp "$file" "$seeds/$target/${file//\//_}"; done
   fi
 done
 

@@ -68,7 +68,7 @@ def main():
         ("60-bnb-blocksize-zero", with_state(plain, blocksize=0), "parse", "blocksize must be a power of two"),
         ("60-bnb-absmax-count", {**plain, W + ".absmax": plain[W + ".absmax"][:-1].clone()}, "parse",
          f"tensor '{W}.absmax': has shape [7], expected [8]"),
-        ("60-bnb-json-malformed", {**plain, STATE: json_bytes(text[:-5])}, "parse", "quant_state JSON is malformed"),
+        ("60-bnb-json-malformed", {**plain, STATE: json_bytes(text[:-5])}, "parse", "quant_state JSON: invalid JSON"),
         ("60-bnb-json-not-object", {**plain, STATE: json_bytes("[64]")}, "parse", "quant_state JSON is not an object"),
         ("60-bnb-json-duplicate-key", {**plain, STATE: json_bytes(text[:-1] + ', "blocksize": 128}')}, "parse",
          "repeats the key 'blocksize'"),

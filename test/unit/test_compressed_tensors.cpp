@@ -7,6 +7,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "kernels/compressed/pack_quantized.hpp"
@@ -19,6 +21,7 @@ namespace {
 using amn::DType;
 using amn::stages::SchemeContext;
 using amn::stages::SchemeMatch;
+using amn::stages::SideJson;
 
 const std::string kFixtureDir = AMN_SOURCE_DIR "/test/fixtures/compressed/";
 
@@ -73,7 +76,7 @@ TEST_CASE("compressed-tensors scheme: every fixture, any row window, bit for bit
     CAPTURE(dir);
     amn::Catalog catalog = amn::open_model(kFixtureDir + dir + "/model.safetensors");
     SchemeContext context = amn::stages::make_scheme_context(catalog);
-    REQUIRE_FALSE(context.config_json.empty());
+    REQUIRE(context.config.present());
     std::optional<SchemeMatch> match = amn::stages::recognise_compressed_tensors(context);
     REQUIRE(match);
     CHECK(match->scheme == scheme);
@@ -96,7 +99,7 @@ TEST_CASE("compressed-tensors scheme: every fixture, any row window, bit for bit
 TEST_CASE("compressed-tensors scheme: bit width from the tensors alone when config.json is absent") {
   amn::Catalog catalog = amn::open_model(kFixtureDir + "int4-group32-asym/model.safetensors");
   SchemeContext context = amn::stages::make_scheme_context(catalog);
-  context.config_json.clear();
+  context.config = SideJson();
   auto match = amn::stages::recognise_compressed_tensors(context);
   REQUIRE(match);
   amn::io::TensorData data(catalog, amn::Limits{});
@@ -149,10 +152,11 @@ TEST_CASE("compressed-tensors scheme refuses malformed companions, naming the te
   for (const auto& refusal : refusals) {
     CAPTURE(refusal.what);
     amn::Catalog catalog = amn::open_model(kFixtureDir + "int4-group32-asym/model.safetensors");
-    std::string config_json = amn::stages::make_scheme_context(catalog).config_json;
+    std::ifstream config_file(kFixtureDir + "int4-group32-asym/config.json");
+    std::string config_json((std::istreambuf_iterator<char>(config_file)), std::istreambuf_iterator<char>());
     refusal.mutate(catalog, config_json);
     SchemeContext context = amn::stages::make_scheme_context(catalog);
-    context.config_json = config_json;
+    context.config = SideJson::text(context.config.path(), config_json);
     auto [code, message] = scheme_test::refusal(amn::stages::recognise_compressed_tensors, context);
     CAPTURE(message);
     CHECK(code == refusal.code);

@@ -16,6 +16,7 @@ namespace {
 using amn::DType;
 using amn::stages::SchemeContext;
 using amn::stages::SchemeMatch;
+using amn::stages::SideJson;
 
 const std::string kFixtureDir = AMN_SOURCE_DIR "/test/fixtures/fp8/";
 
@@ -155,8 +156,7 @@ TEST_CASE("FP8 scheme refuses scales that fit no layout, naming both tensors") {
     CAPTURE(refusal.what);
     amn::Catalog catalog = scheme_test::header_catalog(refusal.tensors);
     SchemeContext context = amn::stages::make_scheme_context(catalog);
-    context.config_json = refusal.config;
-    context.config_path = "/nonexistent/config.json";
+    context.config = refusal.config.empty() ? SideJson() : SideJson::text("/nonexistent/config.json", refusal.config);
     auto [code, message] = scheme_test::refusal(amn::stages::recognise_fp8, context);
     CAPTURE(message);
     CHECK(code == refusal.code);
@@ -171,8 +171,8 @@ TEST_CASE("FP8 scheme: scales of shape [1, 1] are per-tensor; compressed-tensors
                                                       {"y.weight", DType::F8_E4M3, {200, 300}},
                                                       {"y.weight_scale", DType::BF16, {4, 10}}});
   SchemeContext context = amn::stages::make_scheme_context(catalog);
-  context.config_json = R"({"quantization_config": {"quant_method": "compressed-tensors", "config_groups": {
-      "group_0": {"weights": {"num_bits": 8, "type": "float", "strategy": "block", "block_structure": [64, 32]}}}}})";
+  context.config = SideJson::text("config.json", R"({"quantization_config": {"quant_method": "compressed-tensors", "config_groups": {
+      "group_0": {"weights": {"num_bits": 8, "type": "float", "strategy": "block", "block_structure": [64, 32]}}}}})");
   auto match = amn::stages::recognise_fp8(context);
   REQUIRE(match);
   CHECK(match->scheme == "FP8 E4M3 (block 64×32, per-tensor)");

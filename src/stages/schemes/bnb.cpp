@@ -12,10 +12,11 @@
 #include <string_view>
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include "amn/error.hpp"
 #include "amn/limits.hpp"
+#include "io/budget.hpp"
+#include "io/json.hpp"
 #include "kernels/bnb/bnb.hpp"
 #include "stages/schemes/recognisers.hpp"
 
@@ -198,15 +199,11 @@ class BnbFinder {
     if (state_tensor.nbytes > kMaxQuantStateBytes) {
       fail_limit(context_.file_of(state_idx), "tensor '" + name(state_idx) + "': quant_state JSON larger than 16 KiB");
     }
+    io::HeapBudget budget(context_.limits);
     const auto bytes = data().read_all(state_idx);
-    rapidjson::Document doc;
-    constexpr unsigned kFlags =
-        rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag | rapidjson::kParseFullPrecisionFlag;
-    doc.Parse<kFlags>(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    if (doc.HasParseError()) {
-      parse_error(state_idx, std::string("quant_state JSON is malformed: ") + rapidjson::GetParseError_En(doc.GetParseError()) +
-                                 " (at offset " + std::to_string(doc.GetErrorOffset()) + ")");
-    }
+    const rapidjson::Document doc =
+        io::parse_json(context_.file_of(state_idx), {reinterpret_cast<const char*>(bytes.data()), bytes.size()},
+                       "tensor '" + name(state_idx) + "': quant_state JSON");
     if (!doc.IsObject()) parse_error(state_idx, "quant_state JSON is not an object");
 
     static const std::set<std::string> kKnownKeys = {"quant_type", "blocksize", "dtype", "shape",

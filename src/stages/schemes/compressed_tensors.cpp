@@ -128,12 +128,11 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 /// compressed-tensors config).
 std::vector<GroupArgs> config_groups(const SchemeContext& context) {
   std::vector<GroupArgs> result;
-  if (context.config_json.empty()) return result;
-  rapidjson::Document doc;
-  doc.Parse(context.config_json.c_str(), context.config_json.size());
-  if (doc.HasParseError() || !doc.IsObject()) fail_parse(context.config_path, "not a JSON object");
-  auto quant = doc.FindMember("quantization_config");
-  if (quant == doc.MemberEnd() || !quant->value.IsObject()) return result;
+  if (!context.config.present()) return result;
+  const rapidjson::Value& root = context.config.root();
+  const std::string& config_path = context.config.path();
+  auto quant = root.FindMember("quantization_config");
+  if (quant == root.MemberEnd() || !quant->value.IsObject()) return result;
   auto text_of = [](const rapidjson::Value& object, const char* key) -> std::string {
     auto member = object.FindMember(key);
     return member != object.MemberEnd() && member->value.IsString() ? member->value.GetString() : "";
@@ -153,7 +152,7 @@ std::vector<GroupArgs> config_groups(const SchemeContext& context) {
     GroupArgs parsed;
     parsed.name = group.name.GetString();
     auto bits = args.FindMember("num_bits");
-    if (bits == args.MemberEnd() || !bits->value.IsInt64()) fail_parse(context.config_path, field + ".num_bits: expected an integer");
+    if (bits == args.MemberEnd() || !bits->value.IsInt64()) fail_parse(config_path, field + ".num_bits: expected an integer");
     parsed.num_bits = bits->value.GetInt64();
     if (auto symmetric = args.FindMember("symmetric"); symmetric != args.MemberEnd() && symmetric->value.IsBool()) {
       parsed.symmetric = symmetric->value.GetBool();
@@ -163,7 +162,7 @@ std::vector<GroupArgs> config_groups(const SchemeContext& context) {
       parsed.group_size = size->value.GetInt64();
     }
     if (std::string type = text_of(args, "type"); !type.empty() && type != "int") {
-      fail_unsupported(context.config_path, field + ".type: pack-quantized weights of type '" + type +
+      fail_unsupported(config_path, field + ".type: pack-quantized weights of type '" + type +
                                                 "' are not supported (only int)");
     }
     result.push_back(parsed);
@@ -262,7 +261,7 @@ PackedModule check_module(const SchemeContext& context, io::TensorData& data, si
     std::erase_if(widths, [&](unsigned bits) {
       return std::none_of(groups.begin(), groups.end(), [&](const GroupArgs& args) { return fits(args, module, bits); });
     });
-    if (widths.empty()) fail_parse(file, described + " matches no pack-quantized config group of " + context.config_path);
+    if (widths.empty()) fail_parse(file, described + " matches no pack-quantized config group of " + context.config.path());
   }
   if (widths.size() > 1) fail_parse(file, described + " fits both 4- and 8-bit packing; config.json must say which");
   module.bits = widths.front();

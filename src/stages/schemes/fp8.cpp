@@ -141,16 +141,15 @@ int64_t ceil_div(int64_t value, int64_t divisor) { return value / divisor + (val
 /// The block size of block-wise scales: `quantization_config.weight_block_size` (transformers'
 /// FP8 config), else compressed-tensors' `config_groups.*.weights.block_structure`, else 128×128.
 BlockSize block_size(const SchemeContext& context) {
-  if (context.config_json.empty()) return kDefaultBlock;
-  rapidjson::Document doc;
-  doc.Parse(context.config_json.c_str(), context.config_json.size());
-  if (doc.HasParseError() || !doc.IsObject()) fail_parse(context.config_path, "not a JSON object");
-  auto quant = doc.FindMember("quantization_config");
-  if (quant == doc.MemberEnd() || !quant->value.IsObject()) return kDefaultBlock;
+  if (!context.config.present()) return kDefaultBlock;
+  const rapidjson::Value& root = context.config.root();
+  const std::string& config_path = context.config.path();
+  auto quant = root.FindMember("quantization_config");
+  if (quant == root.MemberEnd() || !quant->value.IsObject()) return kDefaultBlock;
   auto pair_of = [&](const rapidjson::Value& value, const std::string& field) {
     if (!value.IsArray() || value.Size() != 2 || !value[0].IsInt64() || !value[1].IsInt64() || value[0].GetInt64() <= 0 ||
         value[1].GetInt64() <= 0) {
-      fail_parse(context.config_path, field + ": expected two positive integers");
+      fail_parse(config_path, field + ": expected two positive integers");
     }
     return BlockSize{value[0].GetInt64(), value[1].GetInt64()};
   };
@@ -168,7 +167,7 @@ BlockSize block_size(const SchemeContext& context) {
     if (structure == weights->value.MemberEnd() || structure->value.IsNull()) continue;
     std::string field = "quantization_config.config_groups." + std::string(group.name.GetString()) + ".weights.block_structure";
     BlockSize size = pair_of(structure->value, field);
-    if (found && *found != size) fail_unsupported(context.config_path, field + ": config groups with different block sizes");
+    if (found && *found != size) fail_unsupported(config_path, field + ": config groups with different block sizes");
     found = size;
   }
   return found.value_or(kDefaultBlock);

@@ -2,7 +2,6 @@
 #include "stages/schemes/qweight.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <algorithm>
 #include <cctype>
@@ -64,18 +63,6 @@ QuantConfig from_json(const rapidjson::Value& object, const std::string& source)
   return config;
 }
 
-/// Parses `text` (the contents of `path`) as a JSON object.
-rapidjson::Document parse_json(const std::string& text, const std::string& path) {
-  rapidjson::Document document;
-  document.Parse(text.data(), text.size());
-  if (document.HasParseError()) {
-    fail_parse(path, std::string("not valid JSON: ") + rapidjson::GetParseError_En(document.GetParseError()) +
-                         " (at offset " + std::to_string(document.GetErrorOffset()) + ")");
-  }
-  if (!document.IsObject()) fail_parse(path, "expected a JSON object");
-  return document;
-}
-
 /// The string value of safetensors __metadata__ key `key`, if present.
 const std::string* meta_text(const Catalog& catalog, const std::string& key) {
   const MetaEntry* entry = catalog.find_meta(key);
@@ -122,16 +109,15 @@ bool ends_with(std::string_view text, std::string_view suffix) {
 }  // namespace
 
 QuantConfig read_config(const SchemeContext& context) {
-  if (!context.quantize_config_json.empty()) {
-    const std::string& path = context.quantize_config_path;
-    return from_json(parse_json(context.quantize_config_json, path), path);
+  if (context.quantize_config.present()) {
+    return from_json(context.quantize_config.root(), context.quantize_config.path());
   }
-  if (!context.config_json.empty()) {
-    rapidjson::Document document = parse_json(context.config_json, context.config_path);
-    auto it = document.FindMember("quantization_config");
-    if (it != document.MemberEnd() && !it->value.IsNull()) {
-      if (!it->value.IsObject()) fail_parse(context.config_path, "quantization_config: expected a JSON object");
-      return from_json(it->value, context.config_path);
+  if (context.config.present()) {
+    const rapidjson::Value& root = context.config.root();
+    auto it = root.FindMember("quantization_config");
+    if (it != root.MemberEnd() && !it->value.IsNull()) {
+      if (!it->value.IsObject()) fail_parse(context.config.path(), "quantization_config: expected a JSON object");
+      return from_json(it->value, context.config.path());
     }
   }
   if (auto config = from_metadata(context)) return *config;

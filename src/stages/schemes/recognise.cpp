@@ -1,43 +1,55 @@
-// Runs every scheme recogniser and merges their matches.
+// Runs every scheme recogniser and merges their matches; the side files they share.
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "amn/error.hpp"
+#include "io/budget.hpp"
+#include "io/json.hpp"
 #include "stages/schemes/schemes.hpp"
 #include "stages/schemes/recognisers.hpp"
 
 namespace amn::stages {
-namespace {
 
-constexpr uint64_t kMaxConfigBytes = 16u << 20;
-
-/// The text of `dir/name`, or "" when it does not exist; refuses absurd sizes.
-std::string read_config(const std::filesystem::path& dir, const char* name, std::string& path_out) {
-  std::filesystem::path path = dir / name;
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error)) return "";
-  path_out = path.string();
-  if (std::filesystem::file_size(path, error) > kMaxConfigBytes) fail_limit(path_out, "config file larger than 16 MiB");
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+SideJson SideJson::file(std::string path, const Limits& limits) {
+  SideJson side;
+  side.path_ = std::move(path);
+  side.limits_ = limits;
+  return side;
 }
 
-}  // namespace
+SideJson SideJson::text(std::string path, std::string text) {
+  SideJson side;
+  side.path_ = std::move(path);
+  side.text_ = std::move(text);
+  return side;
+}
+
+const rapidjson::Value& SideJson::root() const {
+  if (!parsed_) {
+    io::HeapBudget budget(limits_);
+    auto document = std::make_shared<rapidjson::Document>(
+        text_ ? io::parse_json(path_, *text_, "") : io::read_json_file(path_, io::kMaxSideJsonBytes, ""));
+    if (!document->IsObject()) fail_parse(path_, "expected a JSON object");
+    parsed_ = std::move(document);
+  }
+  return *parsed_;
+}
 
 SchemeContext make_scheme_context(const Catalog& catalog, const Limits& limits) {
-  SchemeContext context{catalog, limits, {}, "", "", "", "", nullptr};
+  SchemeContext context{catalog, limits, {}, {}, {}, nullptr};
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
     context.by_name.emplace(catalog.tensors[tensor_idx].name, tensor_idx);
   }
   if (!catalog.files.empty()) {
     auto dir = std::filesystem::path(catalog.files.front()).parent_path();
     if (dir.empty()) dir = ".";
-    context.config_json = read_config(dir, "config.json", context.config_path);
-    context.quantize_config_json = read_config(dir, "quantize_config.json", context.quantize_config_path);
+    auto side_file = [&](const char* name) {
+      std::error_code error;
+      const std::filesystem::path path = dir / name;
+      return std::filesystem::is_regular_file(path, error) ? SideJson::file(path.string(), limits) : SideJson();
+    };
+    context.config = side_file("config.json");
+    context.quantize_config = side_file("quantize_config.json");
   }
   return context;
 }

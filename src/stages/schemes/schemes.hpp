@@ -11,11 +11,41 @@
 #include <string>
 #include <vector>
 
+#include <rapidjson/document.h>
+
 #include "amn/catalog.hpp"
 #include "amn/limits.hpp"
 #include "io/tensor_data.hpp"
 
 namespace amn::stages {
+
+/// A JSON file beside the weights (config.json, quantize_config.json). make_scheme_context only
+/// notes where it is; the first recogniser that asks reads and parses it through the untrusted
+/// JSON policy (io::read_json_file: at most io::kMaxSideJsonBytes, nested at most
+/// io::kMaxJsonDepth deep, text and DOM charged to a heap budget of the context's limits), and
+/// every later one gets the same document: each file is read and parsed at most once.
+class SideJson {
+ public:
+  SideJson() = default;
+  /// The file at `path`, read when first asked for under `limits`.
+  [[nodiscard]] static SideJson file(std::string path, const Limits& limits);
+  /// `text` standing for the contents of a file at `path` (unit tests, the fuzz target).
+  [[nodiscard]] static SideJson text(std::string path, std::string text);
+
+  /// Whether there is such a file.
+  [[nodiscard]] bool present() const { return !path_.empty(); }
+  /// Its path, for messages ("" when absent).
+  [[nodiscard]] const std::string& path() const { return path_; }
+  /// The parsed root object. Throws amn::Error naming the file when it is too large, nested too
+  /// deep, not valid JSON, or not an object. Only when present().
+  [[nodiscard]] const rapidjson::Value& root() const;
+
+ private:
+  std::string path_;
+  std::optional<std::string> text_;  ///< set by text(); otherwise the file is read
+  Limits limits_;
+  mutable std::shared_ptr<const rapidjson::Document> parsed_;
+};
 
 /// Produces rows of one dequantised output tensor as f32. A row is the output's shape[1..]
 /// elements (one element for rank ≤ 1). Implementations read their inputs through `data`
@@ -44,16 +74,14 @@ struct SchemeMatch {
 };
 
 /// What recognisers see: the catalog, tensor lookup by name, a reader for the small companion
-/// tensors they must look inside (quant states, shapes), and the JSON text of config.json and
-/// quantize_config.json found beside the (first) input file ("" when absent).
+/// tensors they must look inside (quant states, shapes), and config.json and
+/// quantize_config.json when they are beside the (first) input file, parsed on first use.
 struct SchemeContext {
   const Catalog& catalog;
   Limits limits;
   std::map<std::string, size_t> by_name;
-  std::string config_json;
-  std::string quantize_config_json;
-  std::string config_path;            ///< for error messages
-  std::string quantize_config_path;
+  SideJson config;             ///< config.json
+  SideJson quantize_config;    ///< quantize_config.json
 
   /// The input file holding tensor `tensor_idx` (for error messages).
   [[nodiscard]] const std::string& file_of(size_t tensor_idx) const {
@@ -73,8 +101,8 @@ struct SchemeContext {
   mutable std::shared_ptr<io::TensorData> reader_;
 };
 
-/// Builds the context for `catalog` (reads config.json / quantize_config.json beside the input;
-/// its reader enforces `limits`).
+/// Builds the context for `catalog` (notes config.json / quantize_config.json beside the input;
+/// they and its reader enforce `limits`).
 [[nodiscard]] SchemeContext make_scheme_context(const Catalog& catalog, const Limits& limits = {});
 
 /// A recogniser: nullopt when its scheme is absent; throws amn::Error (Unsupported or Parse,
