@@ -49,6 +49,46 @@ inline constexpr float kGroupMaxEps = 1e-15f;
 /// roundf (halves away from zero) followed by the cast above.
 [[nodiscard]] inline int32_t round_to_int(float value) { return truncate_to_int(std::round(value)); }
 
+/// round_to_int for a finite |value| < 2^23, without the libm call: the truncation plus one
+/// step away from zero when the (exact) fraction it dropped is at least ½. Branch-free, so loops
+/// of it vectorise.
+[[nodiscard]] inline int32_t round_small_to_int(float value) {
+  const auto truncated = static_cast<float>(static_cast<int32_t>(value));
+  const float fraction = value - truncated;
+  // whole numbers below 2^23: the float sums are exact (and convert to int once)
+  const float step = (fraction >= 0.5f ? 1.0f : 0.0f) - (fraction <= -0.5f ? 1.0f : 0.0f);
+  return static_cast<int32_t>(truncated + step);
+}
+
+/// The bits of |value| as an int32: for values that are not NaN they order as the magnitudes do;
+/// infinity has kInfinityBits, every NaN more.
+inline constexpr int32_t kInfinityBits = 0x7f800000;
+[[nodiscard]] inline int32_t magnitude_bits(float value) {
+  constexpr int32_t kMagnitudeMask = 0x7fffffff;
+  return std::bit_cast<int32_t>(value) & kMagnitudeMask;
+}
+
+/// The largest magnitude_bits of `count` values. An integer maximum, so it vectorises, where
+/// ggml's chain of float comparisons (whose result depends on the order only through NaN) does
+/// not: below kInfinityBits the values are finite, and bit_cast<float> of the result is their
+/// largest |x| in any order.
+[[nodiscard]] inline int32_t max_magnitude_bits(const float* x, size_t count) {
+  int32_t max_bits = 0;
+  for (size_t i = 0; i < count; ++i) max_bits = std::max(max_bits, magnitude_bits(x[i]));
+  return max_bits;
+}
+
+/// The value of largest magnitude with its sign, the first one on ties, of `count` finite values
+/// whose largest magnitude_bits is `max_bits` (ggml's `if (amax < fabsf(x)) { amax = …; max = x; }`
+/// from amax = max = 0).
+[[nodiscard]] inline float signed_max_of_finite(const float* x, size_t count, int32_t max_bits) {
+  if (max_bits == 0) return 0.0f;  // all ±0: ggml never updates max
+  for (size_t i = 0; i < count; ++i) {
+    if (magnitude_bits(x[i]) == max_bits) return x[i];
+  }
+  return 0.0f;
+}
+
 /// GGML_FP32_TO_FP16. amn's f32_to_f16 gives ggml's bits for every float except NaN (checked
 /// over all 2^32 inputs): ggml drops the payload and stores the quiet NaN 0x7e00 with the sign.
 [[nodiscard]] inline Half to_half(float value) {

@@ -144,13 +144,26 @@ BlockQ5_1 q5_1_reference(const float* x) {
 
 BlockQ8_0 q8_0_reference(const float* x) {
   constexpr float kMaxCode = 127.0f;
+  const int32_t max_bits = quant::max_magnitude_bits(x, kBlockElems);
+  const bool finite = max_bits < quant::kInfinityBits;
   float amax = 0.0f;
-  for (size_t j = 0; j < kBlockElems; ++j) amax = amax > std::fabs(x[j]) ? amax : std::fabs(x[j]);  // ggml MAX
+  if (finite) {
+    amax = std::bit_cast<float>(max_bits);  // exact in any order without NaN
+  } else {
+    for (size_t j = 0; j < kBlockElems; ++j) amax = amax > std::fabs(x[j]) ? amax : std::fabs(x[j]);  // ggml MAX
+  }
   const float scale = amax / kMaxCode;
   const float inv_scale = scale != 0.0f ? 1.0f / scale : 0.0f;
   BlockQ8_0 block{};
   block.d = to_half(scale);
-  for (size_t j = 0; j < kBlockElems; ++j) block.qs[j] = static_cast<int8_t>(round_to_int(x[j] * inv_scale));
+  if (finite && inv_scale <= FLT_MAX) {
+    // |x · (1/d)| ≤ 127.0…: rounded without the libm call
+    for (size_t j = 0; j < kBlockElems; ++j) {
+      block.qs[j] = static_cast<int8_t>(quant::round_small_to_int(x[j] * inv_scale));
+    }
+  } else {
+    for (size_t j = 0; j < kBlockElems; ++j) block.qs[j] = static_cast<int8_t>(round_to_int(x[j] * inv_scale));
+  }
   return block;
 }
 
