@@ -17,10 +17,13 @@ enum class ErrorCode {
 };
 
 /// The exception every amn failure raises. `what()` names the file, and where known the
-/// tensor or field and the byte offset.
+/// tensor or field and the byte offset. It is safe to print: one line of valid UTF-8 with no
+/// control, bidi or invisible format character (escaped as \x1b, \u202e, ...) and at most
+/// 4096 bytes (a longer message keeps its head and tail); docs/security.md has the notation.
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  /// Stores `message` made safe to print (see above).
+  Error(ErrorCode code, const std::string& message);
   /// The category of the failure.
   [[nodiscard]] ErrorCode code() const noexcept { return code_; }
 

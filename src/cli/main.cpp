@@ -19,6 +19,7 @@
 
 #include "amn/amn.hpp"
 #include "cli/report.hpp"
+#include "io/display.hpp"
 #include "io/output.hpp"
 #include "kernels/isa.hpp"
 
@@ -187,9 +188,10 @@ void print_plan(const amn::ConvertResult& result) {
   std::cout << "Plan: " << result.tensors << " tensors, " << amn::cli::human_bytes(result.bytes_written) << " ("
             << result.bytes_written << " bytes) in " << result.outputs.size() << " file(s)\n";
   for (const auto& out : result.outputs) {
-    std::cout << "  " << out.path << "  " << out.tensors << " tensors  " << amn::cli::human_bytes(out.bytes) << '\n';
+    std::cout << "  " << amn::io::display(out.path) << "  " << out.tensors << " tensors  "
+              << amn::cli::human_bytes(out.bytes) << '\n';
   }
-  if (!result.index.empty()) std::cout << "  " << result.index << "  (index)\n";
+  if (!result.index.empty()) std::cout << "  " << amn::io::display(result.index) << "  (index)\n";
   std::cout << "Engine: " << result.threads << " threads, " << amn::cli::human_bytes(result.chunk_bytes)
             << " chunks, budget " << amn::cli::human_bytes(result.memory_budget) << ", " << result.io_mode << '\n';
 }
@@ -238,14 +240,14 @@ int run_convert(const Options& options, const char* verb) {
     writer.Bool(options.dry_run);
     writer.Key("inputs");
     writer.StartArray();
-    for (const auto& file : catalog.files) writer.String(file.c_str());
+    for (const auto& file : catalog.files) amn::io::write_json_string(writer, file);  // shard paths from an index
     writer.EndArray();
     writer.Key("outputs");
     writer.StartArray();
     for (const auto& out : result.outputs) {
       writer.StartObject();
       writer.Key("path");
-      writer.String(out.path.c_str());
+      amn::io::write_json_string(writer, out.path);
       writer.Key("tensors");
       writer.Uint64(out.tensors);
       writer.Key("bytes");
@@ -257,7 +259,7 @@ int run_convert(const Options& options, const char* verb) {
     if (result.index.empty()) {
       writer.Null();
     } else {
-      writer.String(result.index.c_str());
+      amn::io::write_json_string(writer, result.index);
     }
     writer.Key("format");
     writer.String(options.to.c_str());
@@ -282,8 +284,9 @@ int run_convert(const Options& options, const char* verb) {
   } else if (options.dry_run) {
     print_plan(result);
   } else if (!options.quiet) {
-    std::cerr << "amn: " << verb << " " << options.input << " -> "
-              << (result.outputs.size() == 1 ? result.outputs.front().path : std::to_string(result.outputs.size()) + " shards")
+    std::cerr << "amn: " << verb << " " << amn::io::display(options.input) << " -> "
+              << (result.outputs.size() == 1 ? amn::io::display(result.outputs.front().path)
+                                             : std::to_string(result.outputs.size()) + " shards")
               << ": " << result.tensors << " tensors, " << amn::cli::human_bytes(result.bytes_written) << " in "
               << seconds << " s\n";
   }
@@ -350,10 +353,10 @@ int main(int argc, char** argv) {
     if (convert->parsed()) return run_convert(options, "convert");
     if (remember->parsed()) return run_convert(options, "remember");
   } catch (const amn::Error& error) {
-    std::cerr << "amn: error: " << error.what() << '\n';
+    std::cerr << "amn: error: " << error.what() << '\n';  // made safe to print by amn::Error itself
     return error.code() == amn::ErrorCode::Usage ? kExitUsage : kExitError;
-  } catch (const std::exception& error) {
-    std::cerr << "amn: error: " << error.what() << '\n';
+  } catch (const std::exception& error) {  // std::filesystem errors quote paths: made safe here
+    std::cerr << "amn: error: " << amn::io::safe_message(error.what()) << '\n';
     return kExitError;
   }
   return kExitUsage;

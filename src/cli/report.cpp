@@ -1,4 +1,5 @@
-// Human and JSON reports of a catalog (inspect, parse).
+// Human and JSON reports of a catalog (inspect, parse). Every string that came from an input is
+// shown through io::display (human) or io::json_string (--json): see src/io/display.hpp.
 #include "cli/report.hpp"
 
 #include <rapidjson/ostreamwrapper.h>
@@ -8,11 +9,18 @@
 #include <map>
 #include <ostream>
 
+#include "io/display.hpp"
+
 namespace amn::cli {
 namespace {
 
 using JsonWriter = rapidjson::PrettyWriter<rapidjson::OStreamWrapper>;
+using io::display;
 constexpr size_t kMaxArrayShown = 64;  // longer metadata arrays are summarised
+
+/// Every string in the JSON report goes through io::json_string: valid UTF-8, no raw control,
+/// bidi or invisible format character, whatever the input held.
+void json_text(JsonWriter& writer, std::string_view text) { io::write_json_string(writer, text); }
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string text = "[";
@@ -47,7 +55,7 @@ std::string meta_text(const MetaValue& value) {
       [&](const auto& held) -> std::string {
         using T = std::decay_t<decltype(held)>;
         if constexpr (std::is_same_v<T, std::string>) {
-          return held;
+          return display(held);
         } else if constexpr (std::is_same_v<T, bool>) {
           return held ? "true" : "false";
         } else if constexpr (std::is_same_v<T, double>) {
@@ -71,7 +79,7 @@ void write_meta_json(JsonWriter& writer, const MetaValue& value) {
       [&](const auto& held) {
         using T = std::decay_t<decltype(held)>;
         if constexpr (std::is_same_v<T, std::string>) {
-          writer.String(held.c_str(), static_cast<rapidjson::SizeType>(held.size()));
+          json_text(writer, held);
         } else if constexpr (std::is_same_v<T, bool>) {
           writer.Bool(held);
         } else if constexpr (std::is_same_v<T, double>) {
@@ -124,14 +132,14 @@ void print_json(std::ostream& out, const std::string& path, const Catalog& catal
   writer.SetIndent(' ', 2);
   writer.StartObject();
   writer.Key("path");
-  writer.String(path.c_str());
+  json_text(writer, path);
   writer.Key("format");
   writer.String(format_name(catalog.format));
   writer.Key("description");
-  writer.String(catalog.description.c_str());
+  json_text(writer, catalog.description);
   writer.Key("files");
   writer.StartArray();
-  for (const auto& file : catalog.files) writer.String(file.c_str());
+  for (const auto& file : catalog.files) json_text(writer, file);
   writer.EndArray();
   writer.Key("tensor_count");
   writer.Uint64(catalog.tensors.size());
@@ -140,7 +148,7 @@ void print_json(std::ostream& out, const std::string& path, const Catalog& catal
   writer.Key("dtypes");
   writer.StartObject();
   for (const auto& [name, count] : dtype_counts(catalog)) {
-    writer.Key(name.c_str());
+    json_text(writer, name);
     writer.Uint64(count);
   }
   writer.EndObject();
@@ -149,7 +157,7 @@ void print_json(std::ostream& out, const std::string& path, const Catalog& catal
   if (scheme.empty()) {
     writer.Null();
   } else {
-    writer.String(scheme.c_str());
+    json_text(writer, scheme);
   }
   writer.Key("byte_order");
   writer.String(any_big_endian(catalog) ? "big-endian" : "little-endian");
@@ -161,7 +169,7 @@ void print_json(std::ostream& out, const std::string& path, const Catalog& catal
     writer.Key("alignment");
     writer.Uint(catalog.gguf_alignment);
     writer.Key("architecture");
-    writer.String(meta_string(catalog, "general.architecture").c_str());
+    json_text(writer, meta_string(catalog, "general.architecture"));
     writer.Key("kv_count");
     writer.Uint64(catalog.metadata.size());
     writer.EndObject();
@@ -172,15 +180,15 @@ void print_json(std::ostream& out, const std::string& path, const Catalog& catal
     writer.Key("metadata");
     writer.StartObject();
     for (const auto& entry : catalog.metadata) {
-      writer.Key(entry.key.c_str(), static_cast<rapidjson::SizeType>(entry.key.size()));
+      json_text(writer, entry.key);
       write_meta_json(writer, entry.value);
     }
     writer.EndObject();
     writer.Key("extras");
     writer.StartObject();
     for (const auto& [key, value] : catalog.extras) {
-      writer.Key(key.c_str(), static_cast<rapidjson::SizeType>(key.size()));
-      writer.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
+      json_text(writer, key);
+      json_text(writer, value);
     }
     writer.EndObject();
     writer.Key("tensors");
@@ -188,9 +196,9 @@ void print_json(std::ostream& out, const std::string& path, const Catalog& catal
     for (const auto& tensor : catalog.tensors) {
       writer.StartObject();
       writer.Key("name");
-      writer.String(tensor.name.c_str(), static_cast<rapidjson::SizeType>(tensor.name.size()));
+      json_text(writer, tensor.name);
       writer.Key("dtype");
-      writer.String(std::string(info(tensor.dtype).name).c_str());
+      json_text(writer, info(tensor.dtype).name);
       writer.Key("shape");
       writer.StartArray();
       for (int64_t dim : tensor.shape) writer.Int64(dim);
@@ -226,8 +234,8 @@ void print_catalog(std::ostream& out, const std::string& path, const Catalog& ca
     print_json(out, path, catalog, per_tensor);
     return;
   }
-  out << "Path:        " << path << '\n';
-  out << "Format:      " << catalog.description;
+  out << "Path:        " << display(path) << '\n';
+  out << "Format:      " << io::safe_message(catalog.description);
   if (catalog.files.size() > 1) out << " (" << catalog.files.size() << " files)";
   out << '\n';
   out << "Tensors:     " << catalog.tensors.size() << '\n';
@@ -240,26 +248,31 @@ void print_catalog(std::ostream& out, const std::string& path, const Catalog& ca
   }
   out << '\n';
   std::string scheme = quant_scheme(catalog);
-  out << "Scheme:      " << (scheme.empty() ? "none (unquantised)" : scheme) << '\n';
+  out << "Scheme:      " << (scheme.empty() ? "none (unquantised)" : io::safe_message(scheme)) << '\n';
   out << "Byte order:  " << (any_big_endian(catalog) ? "big-endian (swapped on output)" : "little-endian") << '\n';
   if (catalog.format == Format::Gguf) {
     std::string arch = meta_string(catalog, "general.architecture");
     out << "GGUF:        version " << catalog.gguf_version << ", alignment " << catalog.gguf_alignment
-        << ", architecture " << (arch.empty() ? "(none)" : arch) << ", " << catalog.metadata.size() << " KV pairs\n";
+        << ", architecture " << (arch.empty() ? "(none)" : display(arch)) << ", " << catalog.metadata.size() << " KV pairs\n";
   }
   if (!catalog.extras.empty()) out << "Non-tensor:  " << catalog.extras.size() << " values\n";
   if (!per_tensor) return;
   if (!catalog.metadata.empty()) {
     out << "\nMetadata:\n";
-    for (const auto& entry : catalog.metadata) out << "  " << entry.key << " = " << meta_text(entry.value) << '\n';
+    for (const auto& entry : catalog.metadata) {
+      out << "  " << display(entry.key) << " = " << meta_text(entry.value) << '\n';
+    }
   }
   if (!catalog.extras.empty()) {
     out << "\nNon-tensor values:\n";
-    for (const auto& [key, value] : catalog.extras) out << "  " << key << " = " << value << '\n';
+    // A value is amn's description of it ("str 'adam'"), its strings already quoted (io::quoted).
+    for (const auto& [key, value] : catalog.extras) {
+      out << "  " << display(key) << " = " << io::safe_message(value) << '\n';
+    }
   }
   out << "\nTensors:\n";
   for (const auto& tensor : catalog.tensors) {
-    out << "  " << tensor.name << "  " << info(tensor.dtype).name << "  " << shape_text(tensor.shape) << "  "
+    out << "  " << display(tensor.name) << "  " << info(tensor.dtype).name << "  " << shape_text(tensor.shape) << "  "
         << human_bytes(tensor.nbytes) << '\n';
   }
 }

@@ -10,6 +10,7 @@
 #include "amn/error.hpp"
 #include "formats/formats.hpp"
 #include "io/budget.hpp"
+#include "io/display.hpp"
 #include "io/file.hpp"
 
 namespace amn::formats {
@@ -210,8 +211,8 @@ class GgufParser {
     std::string key = reader_.read_string("key " + std::to_string(kv_idx), limits_.max_string);
     if (key.empty()) parse_error("key " + std::to_string(kv_idx) + ": empty key" + at(start));
     io::charge(file_.path(), key.size() + io::kNodeBytes, "key " + std::to_string(kv_idx));  // the duplicate check's copy
-    if (!keys_.insert(key).second) parse_error("key '" + key + "': duplicate key" + at(start));
-    std::string field = "metadata '" + key + "'";
+    if (!keys_.insert(key).second) parse_error("key " + io::quoted(key) + ": duplicate key" + at(start));
+    std::string field = "metadata " + io::quoted(key);
     MetaValue value;
     MetaType type = read_type(field + " type");
     if (type == MetaType::Array) {
@@ -338,8 +339,10 @@ class GgufParser {
     Tensor tensor;
     tensor.name.resize(static_cast<size_t>(name_len));
     reader_.read_bytes(tensor.name.data(), name_len, field + " name");
-    if (!names_.insert(tensor.name).second) parse_error("tensor '" + tensor.name + "': duplicate tensor name" + at(start));
-    field = "tensor '" + tensor.name + "'";
+    if (!names_.insert(tensor.name).second) {
+      parse_error("tensor " + io::quoted(tensor.name) + ": duplicate tensor name" + at(start));
+    }
+    field = "tensor " + io::quoted(tensor.name);
 
     uint64_t dims_offset = reader_.offset();
     auto n_dims = reader_.read<uint32_t>(field + " n_dims");
@@ -409,7 +412,7 @@ class GgufParser {
     uint64_t data_room = file_.size() - data_start;
     for (const auto& tensor : catalog_.tensors) {
       if (tensor.byte_offset > data_room || tensor.nbytes > data_room - tensor.byte_offset) {
-        parse_error("tensor '" + tensor.name + "': data ends at " + std::to_string(tensor.byte_offset + tensor.nbytes) +
+        parse_error("tensor " + io::quoted(tensor.name) + ": data ends at " + std::to_string(tensor.byte_offset + tensor.nbytes) +
                     " but the data section holds " + std::to_string(data_room) + " bytes (file truncated)" +
                     at(data_start + tensor.byte_offset));
       }

@@ -14,6 +14,7 @@
 #include "amn/error.hpp"
 #include "formats/formats.hpp"
 #include "io/budget.hpp"
+#include "io/display.hpp"
 #include "io/file.hpp"
 #include "io/zip.hpp"
 
@@ -60,7 +61,7 @@ class HeaderParser {
       uint64_t key_at = pos_;
       std::string key = parse_string("header key");
       skip_space();
-      if (!consume(':')) fail("header", "expected ':' after key '" + key + "'");
+      if (!consume(':')) fail("header", "expected ':' after key " + io::quoted(key));
       skip_space();
       bool* seen = nullptr;
       if (key == "descr") {
@@ -74,11 +75,11 @@ class HeaderParser {
         header.shape = parse_shape();
       } else {
         pos_ = key_at;
-        fail("header", "unexpected key '" + key.substr(0, 64) + "'");
+        fail("header", "unexpected key " + io::quoted(key, 64));
       }
       if (*seen) {
         pos_ = key_at;
-        fail("header", "duplicate key '" + key + "'");
+        fail("header", "duplicate key " + io::quoted(key));
       }
       *seen = true;
       skip_space();
@@ -188,7 +189,7 @@ class HeaderParser {
       body.remove_prefix(1);
     }
     auto refuse = [&](bool unsupported, const std::string& why) {
-      std::string message = where_ + "descr '" + descr.substr(0, 64) + "': " + why + " (at offset " +
+      std::string message = where_ + "descr " + io::quoted(descr, 64) + ": " + why + " (at offset " +
                             std::to_string(base_ + descr_at) + ")";
       if (unsupported) fail_unsupported(file_, message);
       fail_parse(file_, message);
@@ -352,13 +353,13 @@ Catalog read_npz(const std::string& path, const Limits& limits) {
   for (const auto& member : members) {
     std::string_view name = member.name;
     io::charge(path, sizeof(Tensor) + sizeof(Storage) + 2 * name.size() + limits.max_dims * sizeof(int64_t),
-               "member '" + member.name + "'");  // a tensor or an extra, and its shape
+               "member " + io::quoted(member.name));  // a tensor or an extra, and its shape
     if (name.size() <= kNpySuffix.size() || !name.ends_with(kNpySuffix)) {
       catalog.extras.emplace_back(member.name, "ZIP member of " + std::to_string(member.uncompressed_size) +
                                                    " bytes, not an array (ignored)");
       continue;
     }
-    const std::string where = "member '" + member.name + "': ";
+    const std::string where = "member " + io::quoted(member.name) + ": ";
     std::vector<std::byte> head;  // a deflated member's first bytes, inflated on demand
     ReadAt read_at = [&](uint64_t offset, uint64_t len) -> std::vector<std::byte> {
       if (member.method == Compression::None) return file.read_vec(member.data_offset + offset, len);

@@ -13,6 +13,7 @@
 
 #include "amn/error.hpp"
 #include "io/budget.hpp"
+#include "io/display.hpp"
 #include "io/cursor.hpp"
 
 namespace amn::formats::pickle {
@@ -182,29 +183,6 @@ bool valid_utf8(std::string_view text) {
   return true;
 }
 
-}  // namespace
-
-std::string quote(std::string_view text, size_t max_chars) {
-  const bool utf8 = valid_utf8(text);
-  size_t shown = std::min(text.size(), max_chars);
-  while (utf8 && shown < text.size() && (static_cast<unsigned char>(text[shown]) & 0xc0) == 0x80) --shown;
-  std::string out = "'";
-  for (size_t idx = 0; idx < shown; ++idx) {
-    auto byte = static_cast<unsigned char>(text[idx]);
-    if ((byte >= 0x20 && byte < 0x7f && byte != '\\' && byte != '\'') || (utf8 && byte >= 0x80)) {
-      out += static_cast<char>(byte);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof(hex), "\\x%02x", byte);
-      out += hex;
-    }
-  }
-  if (shown < text.size()) out += "...";
-  return out + "'";
-}
-
-namespace {
-
 uint64_t saturating_add(uint64_t lhs, uint64_t rhs) {
   return rhs > std::numeric_limits<uint64_t>::max() - lhs ? std::numeric_limits<uint64_t>::max() : lhs + rhs;
 }
@@ -213,7 +191,8 @@ uint64_t saturating_add(uint64_t lhs, uint64_t rhs) {
 class Machine {
  public:
   Machine(std::span<const std::byte> bytes, const std::string& file, std::string_view member, const Limits& limits)
-      : bytes_(bytes), cursor_(bytes, file + ": " + std::string(member)), file_(file), member_(member), limits_(limits) {}
+      : bytes_(bytes), cursor_(bytes, file + ": " + io::display(member)), file_(file), member_(io::display(member)),
+        limits_(limits) {}
 
   Unpickled run() {
     while (cursor_.remaining() > 0) {
@@ -450,13 +429,13 @@ class Machine {
     std::string path = std::string(module) + "." + std::string(name);
     for (const auto& entry : kGlobals) {
       if (entry.path != path) continue;
-      if (!entry.readable) fail_unsupported("global " + quote(path, kMaxShownChars) + " is a torch type amn does not read");
+      if (!entry.readable) fail_unsupported("global " + io::quoted(path, kMaxShownChars) + " is a torch type amn does not read");
       push_text(Kind::Global, path);
       at(stack_.back()).global = entry.global;
       at(stack_.back()).dtype = entry.dtype;
       return;
     }
-    fail_unsupported("global " + quote(path, kMaxShownChars) + " is not allowed (only torch tensor rebuild functions, storage types, "
+    fail_unsupported("global " + io::quoted(path, kMaxShownChars) + " is not allowed (only torch tensor rebuild functions, storage types, "
                      "dtypes and containers are)");
   }
 
@@ -514,7 +493,7 @@ class Machine {
         }
         return tuple;
       }
-      default: fail_unsupported(op_label(op_) + " of " + quote(path, kMaxShownChars) + " is not supported");
+      default: fail_unsupported(op_label(op_) + " of " + io::quoted(path, kMaxShownChars) + " is not supported");
     }
   }
   /// `_codecs.encode(text, 'latin1')`: protocol 2's spelling of a bytes object.

@@ -92,10 +92,6 @@ struct Unpickled {
 [[nodiscard]] Unpickled unpickle(std::span<const std::byte> bytes, const std::string& file, std::string_view member,
                                  const Limits& limits);
 
-/// `text` in single quotes for messages and descriptions: valid UTF-8 kept, control bytes,
-/// quotes, backslashes and invalid bytes as \xNN, cut after `max_chars` bytes with "...".
-[[nodiscard]] std::string quote(std::string_view text, size_t max_chars);
-
 /// Short lower-case name of a kind ("dict", "int", ...), for messages.
 [[nodiscard]] const char* kind_name(Kind kind);
 

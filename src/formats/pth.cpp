@@ -12,6 +12,7 @@
 #include "formats/formats.hpp"
 #include "formats/pickle.hpp"
 #include "io/budget.hpp"
+#include "io/display.hpp"
 #include "io/file.hpp"
 #include "io/zip.hpp"
 
@@ -21,7 +22,6 @@ namespace {
 using pickle::Global;
 using pickle::Kind;
 using pickle::Object;
-using pickle::quote;
 
 constexpr uint64_t kTarMagicOffset = 257;  ///< "ustar" in a POSIX tar header (oldest torch.save)
 constexpr std::string_view kTarMagic = "ustar";
@@ -70,7 +70,7 @@ Archive locate(const std::string& path, const std::vector<io::ZipMember>& member
   for (const auto& member : members) {
     auto slash = member.name.find('/');
     if (slash == std::string::npos || slash == 0) {
-      fail_parse(path, "member " + quote(member.name, kMaxShownChars) +
+      fail_parse(path, "member " + io::quoted(member.name, kMaxShownChars) +
                            " is not inside a top-level folder (a torch archive keeps every record under one folder)");
     }
     prefixes.insert(member.name.substr(0, slash));
@@ -78,12 +78,12 @@ Archive locate(const std::string& path, const std::vector<io::ZipMember>& member
     archive.by_name.emplace(member.name, &member);
   }
   if (pickles.size() > 1) {
-    fail_parse(path, "two data.pkl members (" + quote(pickles[0], kMaxShownChars) + " and " +
-                         quote(pickles[1], kMaxShownChars) + "); a torch archive has one");
+    fail_parse(path, "two data.pkl members (" + io::quoted(pickles[0], kMaxShownChars) + " and " +
+                         io::quoted(pickles[1], kMaxShownChars) + "); a torch archive has one");
   }
   if (prefixes.size() > 1) {
-    fail_parse(path, "two top-level prefixes (" + quote(*prefixes.begin(), kMaxShownChars) + " and " +
-                         quote(*std::next(prefixes.begin()), kMaxShownChars) + "); a torch archive has one");
+    fail_parse(path, "two top-level prefixes (" + io::quoted(*prefixes.begin(), kMaxShownChars) + " and " +
+                         io::quoted(*std::next(prefixes.begin()), kMaxShownChars) + "); a torch archive has one");
   }
   if (prefixes.empty()) fail_parse(path, "empty ZIP archive: no data.pkl");
   archive.prefix = *prefixes.begin();
@@ -114,7 +114,7 @@ ByteOrder read_byteorder(const io::File& file, const Archive& archive, const Lim
   std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   if (text == "little") return ByteOrder::Little;
   if (text == "big") return ByteOrder::Big;
-  fail_parse(file.path(), where + ": " + quote(text, kMaxShownChars) + " is neither 'little' nor 'big'");
+  fail_parse(file.path(), where + ": " + io::quoted(text, kMaxShownChars) + " is neither 'little' nor 'big'");
 }
 
 /// Walks the unpickled object: dicts (and lists holding tensors or dicts) give dotted names,
@@ -132,7 +132,7 @@ class Builder {
   Catalog build() {
     const Object& root = objects_.root_object();
     if (root.kind != Kind::Dict && root.kind != Kind::List && root.kind != Kind::Tuple) {
-      amn::fail_unsupported(file_.path(), archive_.data_pkl->name + ": the top-level object is a " + describe_kind(root) +
+      amn::fail_unsupported(file_.path(), pickle_name() + ": the top-level object is a " + describe_kind(root) +
                                               "; amn reads a dict (state_dict or checkpoint) or list of tensors");
     }
     walk(objects_.root, "", 0);
@@ -151,12 +151,15 @@ class Builder {
     const Object* args;
   };
 
+  /// The data.pkl member's name as messages show it.
+  std::string pickle_name() const { return io::display(archive_.data_pkl->name); }
+
   [[noreturn]] void fail(const Object& at, const std::string& what) const {
-    fail_parse(file_.path(), archive_.data_pkl->name + ": " + what + " (object built at offset " +
+    fail_parse(file_.path(), pickle_name() + ": " + what + " (object built at offset " +
                                  std::to_string(at.offset) + ")");
   }
   [[noreturn]] void fail_tensor(const std::string& name, const Object& at, const std::string& what) const {
-    fail(at, "tensor " + quote(name, kMaxShownName) + ": " + what);
+    fail(at, "tensor " + io::quoted(name, kMaxShownName) + ": " + what);
   }
 
   const Object& item(const Object& parent, size_t idx) const { return objects_.at(parent.items[idx]); }
@@ -178,7 +181,7 @@ class Builder {
         auto result = std::to_chars(text.data(), text.data() + text.size(), object.real);
         return "float " + std::string(text.data(), result.ptr);
       }
-      case Kind::Str: return "str " + quote(object.text, kMaxShownChars);
+      case Kind::Str: return "str " + io::quoted(object.text, kMaxShownChars);
       case Kind::Bytes: return "bytes[" + std::to_string(object.text.size()) + "]";
       case Kind::Tuple: return "tuple[" + std::to_string(object.items.size()) + "]";
       case Kind::List: return "list[" + std::to_string(object.items.size()) + "]";
@@ -194,7 +197,7 @@ class Builder {
   std::string key_text(const Object& key, const std::string& parent) const {
     if (key.kind == Kind::Str) return key.text;
     if (key.kind == Kind::Int) return std::to_string(key.integer);
-    fail(key, "a dict key under " + quote(parent, kMaxShownName) + " is a " + describe_kind(key) +
+    fail(key, "a dict key under " + io::quoted(parent, kMaxShownName) + " is a " + describe_kind(key) +
                   " (names need str or int keys)");
   }
 
@@ -223,13 +226,13 @@ class Builder {
   void walk(uint32_t index, const std::string& name, uint32_t depth) {
     const Object& object = objects_.at(index);
     if (depth > limits_.max_depth) {
-      fail_limit(file_.path(), archive_.data_pkl->name + ": objects nested deeper than " +
-                                   std::to_string(limits_.max_depth) + " levels at " + quote(name, kMaxShownChars));
+      fail_limit(file_.path(), pickle_name() + ": objects nested deeper than " +
+                                   std::to_string(limits_.max_depth) + " levels at " + io::quoted(name, kMaxShownChars));
     }
     if (name.size() > limits_.max_name) {
-      fail_limit(file_.path(), archive_.data_pkl->name + ": name of " + std::to_string(name.size()) +
+      fail_limit(file_.path(), pickle_name() + ": name of " + std::to_string(name.size()) +
                                    " bytes exceeds the cap of " + std::to_string(limits_.max_name) + " at " +
-                                   quote(name, kMaxShownChars));
+                                   io::quoted(name, kMaxShownChars));
     }
     if (depth > 1) nested_ = true;
     if (object.kind == Kind::Call) {
@@ -247,7 +250,7 @@ class Builder {
     auto [first, inserted] = entered_.emplace(index, name);
     if (!inserted) {
       add_extra(name, object, describe(object) + " (the same object as " +
-                          (first->second.empty() ? std::string("the top level") : quote(first->second, kMaxShownChars)) +
+                          (first->second.empty() ? std::string("the top level") : io::quoted(first->second, kMaxShownChars)) +
                           ")");
       return;
     }
@@ -264,17 +267,17 @@ class Builder {
   void charge_names(uint64_t bytes) {
     name_bytes_ += bytes;
     if (name_bytes_ > limits_.max_alloc) {
-      fail_limit(file_.path(), archive_.data_pkl->name + ": names and descriptions exceed " +
+      fail_limit(file_.path(), pickle_name() + ": names and descriptions exceed " +
                                    std::to_string(limits_.max_alloc) + " bytes");
     }
-    io::charge(file_.path(), bytes, archive_.data_pkl->name + ": names and descriptions");
+    io::charge(file_.path(), bytes, pickle_name() + ": names and descriptions");
   }
 
   /// Checks that a tensor or extra name is unique and charges it (walk checked its length).
   void claim_name(const std::string& name, const Object& at, uint64_t extra_bytes) {
-    if (!names_.insert(name).second) fail(at, "the name " + quote(name, kMaxShownChars) + " appears twice");
+    if (!names_.insert(name).second) fail(at, "the name " + io::quoted(name, kMaxShownChars) + " appears twice");
     if (names_.size() > limits_.max_items) {
-      fail_limit(file_.path(), archive_.data_pkl->name + ": more names than the item cap");
+      fail_limit(file_.path(), pickle_name() + ": more names than the item cap");
     }
     charge_names(2 * name.size() + io::kNodeBytes + extra_bytes);  // the catalog's copy and the uniqueness set's
   }
@@ -325,7 +328,7 @@ class Builder {
   std::vector<int64_t> int_tuple(const std::string& name, const Object& tuple, const char* what) const {
     if (tuple.kind != Kind::Tuple) fail_tensor(name, tuple, std::string(what) + " is a " + describe_kind(tuple) + ", expected a tuple");
     if (tuple.items.size() > limits_.max_dims) {
-      fail_limit(file_.path(), archive_.data_pkl->name + ": tensor " + quote(name, kMaxShownName) + ": " + what +
+      fail_limit(file_.path(), pickle_name() + ": tensor " + io::quoted(name, kMaxShownName) + ": " + what +
                                    " has " + std::to_string(tuple.items.size()) + " dims, above the cap of " +
                                    std::to_string(limits_.max_dims));
     }
@@ -345,7 +348,7 @@ class Builder {
     for (size_t pos = 0; pos + 1 < metadata.items.size(); pos += 2) {
       const Object& value = item(metadata, pos + 1);
       if (value.kind == Kind::Bool && value.integer == 0) continue;
-      amn::fail_unsupported(file_.path(), archive_.data_pkl->name + ": tensor " + quote(name, kMaxShownName) +
+      amn::fail_unsupported(file_.path(), pickle_name() + ": tensor " + io::quoted(name, kMaxShownName) +
                                               ": metadata " + describe(item(metadata, pos)) +
                                               " (conjugate/negative view bits) is not supported");
     }
@@ -374,18 +377,18 @@ class Builder {
     auto found = storages_.find(key);
     if (found != storages_.end()) {
       if (found->second.dtype != dtype || found->second.bytes != *bytes) {
-        fail_tensor(name, pid, "storage " + quote(key, kMaxShownChars) + " is named again with another type or size");
+        fail_tensor(name, pid, "storage " + io::quoted(key, kMaxShownChars) + " is named again with another type or size");
       }
       return found->second;
     }
     const std::string member_name = archive_.prefix + "/data/" + key;
     auto member = archive_.by_name.find(member_name);
     if (member == archive_.by_name.end()) {
-      fail_tensor(name, pid, "storage " + quote(key, kMaxShownChars) + ": member " +
-                                 quote(member_name, kMaxShownChars) + " is missing");
+      fail_tensor(name, pid, "storage " + io::quoted(key, kMaxShownChars) + ": member " +
+                                 io::quoted(member_name, kMaxShownChars) + " is missing");
     }
     if (member->second->uncompressed_size != *bytes) {
-      fail_tensor(name, pid, "storage " + quote(key, kMaxShownChars) + ": member holds " +
+      fail_tensor(name, pid, "storage " + io::quoted(key, kMaxShownChars) + ": member holds " +
                                  std::to_string(member->second->uncompressed_size) + " bytes, but numel " +
                                  std::to_string(numel) + " of " + std::string(info(dtype).name) + " needs " +
                                  std::to_string(*bytes));
@@ -506,7 +509,7 @@ Catalog read_pth(const std::string& path, const Limits& limits) {
   const Archive archive = locate(path, members);
   const ByteOrder byte_order = read_byteorder(file, archive, limits);
   if (archive.data_pkl->uncompressed_size > limits.max_header_bytes) {
-    fail_limit(path, archive.data_pkl->name + ": " + std::to_string(archive.data_pkl->uncompressed_size) +
+    fail_limit(path, io::display(archive.data_pkl->name) + ": " + std::to_string(archive.data_pkl->uncompressed_size) +
                          " bytes exceed the header cap of " + std::to_string(limits.max_header_bytes));
   }
   const std::vector<std::byte> pickle_bytes = io::read_member(file, *archive.data_pkl, limits);

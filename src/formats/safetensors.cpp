@@ -16,6 +16,7 @@
 #include "amn/error.hpp"
 #include "formats/formats.hpp"
 #include "io/budget.hpp"
+#include "io/display.hpp"
 #include "io/file.hpp"
 #include "io/json.hpp"
 
@@ -26,14 +27,14 @@ constexpr uint64_t kLengthFieldBytes = 8;            ///< the little-endian u64 
 constexpr uint64_t kSpecMaxHeaderBytes = 100'000'000;  ///< safetensors' own MAX_HEADER_SIZE
 constexpr std::string_view kMetadataKey = "__metadata__";
 constexpr char kPaddingByte = ' ';
+/// Longest shard name an index may give: a file name (NAME_MAX) on Linux.
+constexpr size_t kMaxFileName = 255;
 
 /// A failure found by a SAX handler; thrown once the parser has returned and the offset is known.
 struct HandlerError {
   ErrorCode code = ErrorCode::Parse;
   std::string message;
 };
-
-std::string in_quotes(std::string_view text) { return "'" + std::string(text) + "'"; }
 
 /// Throws the handler's error, or the JSON policy's (syntax, depth), with the header offset.
 [[noreturn]] void fail_json(const std::string& path, const std::optional<HandlerError>& handler_error,
@@ -92,7 +93,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     std::string_view value(text, length);
     if (state_ == State::MetadataString) {
       if (value.size() > limits_.max_string) {
-        return fail(ErrorCode::Limit, "__metadata__: value of " + in_quotes(metadata.back().key) + " is " +
+        return fail(ErrorCode::Limit, "__metadata__: value of " + io::quoted(metadata.back().key) + " is " +
                                           std::to_string(value.size()) + " bytes, above the cap of " +
                                           std::to_string(limits_.max_string));
       }
@@ -104,7 +105,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     if (state_ == State::DtypeValue) {
       auto dtype = dtype_from_name(value);
       if (!dtype || is_block_type(*dtype)) {
-        return fail(ErrorCode::Unsupported, tensor_field("dtype") + "unknown dtype " + in_quotes(value));
+        return fail(ErrorCode::Unsupported, tensor_field("dtype") + "unknown dtype " + io::quoted(value));
       }
       tensors.back().dtype = dtype;
       state_ = State::FieldKey;
@@ -181,7 +182,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
 
   /// "tensor 'name': field: " — the prefix of messages about the current tensor entry.
   std::string tensor_field(std::string_view field) const {
-    return "tensor " + in_quotes(tensors.back().name) + ": " + std::string(field) + ": ";
+    return "tensor " + io::quoted(tensors.back().name) + ": " + std::string(field) + ": ";
   }
 
   bool malformed(std::string message) { return fail(ErrorCode::Parse, std::move(message)); }
@@ -191,9 +192,9 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     switch (state_) {
       case State::MetadataValue: return malformed("__metadata__: must be an object" + found);
       case State::MetadataString:
-        return malformed("__metadata__: value of " + in_quotes(metadata.back().key) + " must be a string" + found);
+        return malformed("__metadata__: value of " + io::quoted(metadata.back().key) + " must be a string" + found);
       case State::TensorValue:
-        return malformed("tensor " + in_quotes(tensors.back().name) + ": must be an object" + found);
+        return malformed("tensor " + io::quoted(tensors.back().name) + ": must be an object" + found);
       case State::DtypeValue: return malformed(tensor_field("dtype") + "must be a string" + found);
       case State::ShapeValue: return malformed(tensor_field("shape") + "must be an array" + found);
       case State::OffsetsValue: return malformed(tensor_field("data_offsets") + "must be an array" + found);
@@ -260,7 +261,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     auto& tensor = tensors.emplace_back();
     tensor.name = key;
     tensor.file_offset = kLengthFieldBytes + stream_.Tell();
-    if (!seen_names_.insert(tensors.back().name).second) return malformed("duplicate tensor name " + in_quotes(key));
+    if (!seen_names_.insert(tensors.back().name).second) return malformed("duplicate tensor name " + io::quoted(key));
     state_ = State::TensorValue;
     return true;
   }
@@ -276,7 +277,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
     io::charge(path_, sizeof(MetaEntry) + 2 * key.size() + io::kNodeBytes, "header: __metadata__ keys");
     metadata.emplace_back().key = key;
     if (!seen_metadata_keys_.insert(metadata.back().key).second) {
-      return malformed("__metadata__: duplicate key " + in_quotes(key));
+      return malformed("__metadata__: duplicate key " + io::quoted(key));
     }
     state_ = State::MetadataString;
     return true;
@@ -295,7 +296,7 @@ class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Hea
       seen = tensor.has_offsets;
       state_ = State::OffsetsValue;
     } else {
-      return fail(ErrorCode::Parse, "tensor " + in_quotes(tensor.name) + ": unknown field " + in_quotes(key));
+      return fail(ErrorCode::Parse, "tensor " + io::quoted(tensor.name) + ": unknown field " + io::quoted(key));
     }
     if (seen) return fail(ErrorCode::Parse, tensor_field(key) + "duplicate field");
     return true;
@@ -354,7 +355,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 /// Checks one entry's dtype, shape and range against each other; returns its byte size.
 uint64_t checked_byte_size(const std::string& path, const HeaderTensor& tensor) {
-  std::string prefix = "header: tensor " + in_quotes(tensor.name) + ": ";
+  std::string prefix = "header: tensor " + io::quoted(tensor.name) + ": ";
   std::string where = " (at offset " + std::to_string(tensor.file_offset) + ")";
   auto elems = element_count(tensor.shape);
   if (!elems) fail_parse(path, prefix + "shape: element count of " + shape_text(tensor.shape) + " overflows" + where);
@@ -420,7 +421,7 @@ class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Inde
     io::charge(path_, sizeof(std::pair<std::string, uint32_t>) + 2 * key.size() + io::kNodeBytes, "weight_map");
     index.weight_map.emplace_back(std::string(key), 0);
     if (!seen_names_.insert(index.weight_map.back().first).second) {
-      return fail(ErrorCode::Parse, "weight_map: duplicate tensor " + in_quotes(key));
+      return fail(ErrorCode::Parse, "weight_map: duplicate tensor " + io::quoted(key));
     }
     state_ = State::MapShard;
     return true;
@@ -430,10 +431,11 @@ class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Inde
     if (state_ != State::MapShard) return scalar("a string");
     std::string_view shard(text, length);
     const std::string& name = index.weight_map.back().first;
-    bool unsafe = shard.empty() || shard.find_first_of(std::string_view("/\\\0", 3)) != std::string_view::npos ||
+    bool unsafe = shard.empty() || shard.size() > kMaxFileName ||
+                  shard.find_first_of(std::string_view("/\\\0", 3)) != std::string_view::npos ||
                   shard.find("..") != std::string_view::npos;
     if (unsafe) {
-      return fail(ErrorCode::Parse, "weight_map: tensor " + in_quotes(name) + ": shard " + in_quotes(shard) +
+      return fail(ErrorCode::Parse, "weight_map: tensor " + io::quoted(name) + ": shard " + io::quoted(shard) +
                                         " is not a plain file name");
     }
     io::charge(path_, 2 * shard.size() + directory_.native().size() + io::kNodeBytes, "weight_map: shard names");
@@ -497,7 +499,7 @@ class IndexHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Inde
       return true;
     }
     if (state_ == State::MapShard) {
-      return fail(ErrorCode::Parse, "weight_map: tensor " + in_quotes(index.weight_map.back().first) +
+      return fail(ErrorCode::Parse, "weight_map: tensor " + io::quoted(index.weight_map.back().first) +
                                         ": shard must be a string, found " + std::string(token));
     }
     if (state_ == State::MapValue) return fail(ErrorCode::Parse, "weight_map: must be an object");
@@ -550,11 +552,11 @@ Catalog read_safetensors(const std::string& path, const Limits& limits) {
   for (size_t tensor_idx : order) {
     const auto& tensor = handler.tensors[tensor_idx];
     uint64_t begin = tensor.data_offsets[0];
-    std::string prefix = "header: tensor " + in_quotes(tensor.name) + ": data_offsets: ";
+    std::string prefix = "header: tensor " + io::quoted(tensor.name) + ": data_offsets: ";
     std::string where = " (at offset " + std::to_string(tensor.file_offset) + ")";
     if (begin < covered) {
       fail_parse(path, prefix + "begins at " + std::to_string(begin) + ", overlapping tensor " +
-                           in_quotes(previous->name) + " which ends at " + std::to_string(covered) + where);
+                           io::quoted(previous->name) + " which ends at " + std::to_string(covered) + where);
     }
     if (begin > covered) {
       fail_parse(path, prefix + "hole of " + std::to_string(begin - covered) +

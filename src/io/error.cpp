@@ -2,8 +2,11 @@
 #include <cstring>
 
 #include "amn/error.hpp"
+#include "io/display.hpp"
 
 namespace amn {
+
+Error::Error(ErrorCode code, const std::string& message) : std::runtime_error(io::safe_message(message)), code_(code) {}
 
 void fail_parse(const std::string& file, const std::string& message) {
   throw Error(ErrorCode::Parse, file + ": " + message);

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "amn/error.hpp"
+#include "io/display.hpp"
 #include "io/zip.hpp"
 
 namespace amn::io {
@@ -80,7 +81,7 @@ struct TensorData::Impl {
   /// Validates the tensor against its storage and returns the byte span it touches.
   Layout layout(const Tensor& tensor, const Storage& storage) const {
     const std::string& path = file_name(storage);
-    const std::string where = "tensor '" + tensor.name + "'";
+    const std::string where = "tensor " + quoted(tensor.name);
     auto elems = element_count(tensor.shape);
     auto bytes = elems ? byte_size(tensor.dtype, *elems) : std::nullopt;
     if (!bytes || *bytes != tensor.nbytes) fail_parse(path, where + ": byte size disagrees with dtype and shape");
@@ -230,10 +231,10 @@ void TensorData::read(size_t tensor_idx, uint64_t begin, uint64_t len, std::byte
     throw Error(ErrorCode::Usage, "tensor index " + std::to_string(tensor_idx) + " is out of range");
   }
   const Tensor& tensor = catalog.tensors[tensor_idx];
-  if (tensor.storage >= catalog.storages.size()) fail_parse("catalog", "tensor '" + tensor.name + "' names a missing storage");
+  if (tensor.storage >= catalog.storages.size()) fail_parse("catalog", "tensor " + quoted(tensor.name) + " names a missing storage");
   const Storage& storage = catalog.storages[tensor.storage];
   if (begin > tensor.nbytes || len > tensor.nbytes - begin) {
-    throw Error(ErrorCode::Usage, "tensor '" + tensor.name + "': bytes [" + std::to_string(begin) + ", +" +
+    throw Error(ErrorCode::Usage, "tensor " + quoted(tensor.name) + ": bytes [" + std::to_string(begin) + ", +" +
                                       std::to_string(len) + ") outside its " + std::to_string(tensor.nbytes) + " bytes");
   }
   const Layout where = impl_->layout(tensor, storage);
@@ -277,7 +278,7 @@ std::vector<std::byte> TensorData::read_all(size_t tensor_idx) {
     const std::string path = tensor.storage < impl_->catalog.storages.size()
                                  ? impl_->file_name(impl_->catalog.storages[tensor.storage])
                                  : std::string("catalog");
-    fail_limit(path, "tensor '" + tensor.name + "': " + std::to_string(tensor.nbytes) + " bytes exceed the allocation cap of " +
+    fail_limit(path, "tensor " + quoted(tensor.name) + ": " + std::to_string(tensor.nbytes) + " bytes exceed the allocation cap of " +
                                 std::to_string(impl_->limits.max_alloc));
   }
   std::vector<std::byte> out(tensor.nbytes);

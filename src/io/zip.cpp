@@ -21,6 +21,7 @@
 
 #include "amn/error.hpp"
 #include "io/budget.hpp"
+#include "io/display.hpp"
 #include "io/cursor.hpp"
 
 namespace amn::io {
@@ -234,18 +235,9 @@ void apply_zip64_extra(std::span<const std::byte> extra, Zip64Values& values, bo
 }
 
 /// `name` shortened and with control bytes shown as '?', for messages.
-std::string printable(std::string_view name) {
-  constexpr size_t kShownBytes = 200;
-  std::string shown(name.substr(0, kShownBytes));
-  for (char& ch : shown) {
-    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
-  }
-  return shown;
-}
-
 void check_name(const std::string& file, std::string_view name, const Limits& limits, uint64_t at) {
   auto refuse = [&](const std::string& why) {
-    fail_parse(file, "member name '" + printable(name) + "': " + why + " (at offset " + std::to_string(at) + ")");
+    fail_parse(file, "member name " + quoted(name) + ": " + why + " (at offset " + std::to_string(at) + ")");
   };
   if (name.empty()) refuse("empty");
   if (name.size() > limits.max_name) {
@@ -276,7 +268,7 @@ struct CentralEntry {
 /// Checks the local header of `entry` and fills in its data offset; returns the end of its data.
 uint64_t check_local_header(const File& file, CentralEntry& entry, uint64_t directory_offset) {
   const std::string& path = file.path();
-  const std::string where = "member '" + entry.member.name + "' local header";
+  const std::string where = "member " + quoted(entry.member.name) + " local header";
   if (entry.local_offset > directory_offset || directory_offset - entry.local_offset < kLocalHeaderBytes) {
     fail_parse(path, where + ": offset " + std::to_string(entry.local_offset) + " is not before the central directory");
   }
@@ -305,8 +297,8 @@ uint64_t check_local_header(const File& file, CentralEntry& entry, uint64_t dire
   std::vector<std::byte> variable = file.read_vec(variable_offset, name_len + extra_len, where);
   std::string_view local_name(reinterpret_cast<const char*>(variable.data()), name_len);
   if (local_name != entry.member.name) {
-    fail_parse(path, where + ": name '" + printable(local_name) +
-                         "' differs from the central directory (at offset " + std::to_string(variable_offset) + ")");
+    fail_parse(path, where + ": name " + quoted(local_name) +
+                         " differs from the central directory (at offset " + std::to_string(variable_offset) + ")");
   }
   if (method != entry.method) {
     fail_parse(path, where + ": method " + std::to_string(method) + " differs from the central directory's " +
@@ -327,7 +319,7 @@ uint64_t check_local_header(const File& file, CentralEntry& entry, uint64_t dire
   }
   uint64_t data_offset = variable_offset + name_len + extra_len;
   if (entry.member.compressed_size > directory_offset - data_offset) {
-    fail_parse(path, "member '" + entry.member.name + "': data [" + std::to_string(data_offset) + ", +" +
+    fail_parse(path, "member " + quoted(entry.member.name) + ": data [" + std::to_string(data_offset) + ", +" +
                          std::to_string(entry.member.compressed_size) + ") runs into the central directory at offset " +
                          std::to_string(directory_offset));
   }
@@ -382,7 +374,7 @@ std::vector<ZipMember> read_zip_directory(const File& file, const Limits& limits
     charge(path, 2 * uint64_t{name_len} + kNodeBytes, "central directory names");  // the name and the duplicate check's copy
     entry.member.name = std::string(cursor.take_string(name_len, "central directory name"));
     check_name(path, entry.member.name, limits, entry.entry_offset);
-    const std::string where = "member '" + entry.member.name + "'";
+    const std::string where = "member " + quoted(entry.member.name);
     uint64_t extra_offset = cursor.file_offset();
     apply_zip64_extra(cursor.take(extra_len, "central directory extra"), values, true, path, where, extra_offset);
     cursor.skip(comment_len, "central directory comment");
@@ -428,8 +420,8 @@ std::vector<ZipMember> read_zip_directory(const File& file, const Limits& limits
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
   for (size_t span_idx = 1; span_idx < spans.size(); ++span_idx) {
     if (spans[span_idx].begin < spans[span_idx - 1].end) {
-      fail_parse(path, "member '" + entries[spans[span_idx].entry_idx].member.name + "' overlaps member '" +
-                           entries[spans[span_idx - 1].entry_idx].member.name + "' (local header at offset " +
+      fail_parse(path, "member " + quoted(entries[spans[span_idx].entry_idx].member.name) + " overlaps member " +
+                           quoted(entries[spans[span_idx - 1].entry_idx].member.name) + " (local header at offset " +
                            std::to_string(spans[span_idx].begin) + ")");
     }
   }
@@ -510,12 +502,12 @@ std::vector<std::byte> read_storage_bytes(const File& file, const Storage& stora
 }
 
 std::vector<std::byte> read_member(const File& file, const ZipMember& member, const Limits& limits) {
-  return read_storage_bytes(file, member_storage(member, 0), "member '" + member.name + "'", limits);
+  return read_storage_bytes(file, member_storage(member, 0), "member " + quoted(member.name), limits);
 }
 
 std::vector<std::byte> read_member_prefix(const File& file, const ZipMember& member, uint64_t len,
                                           const Limits& limits) {
-  const std::string label = "member '" + member.name + "'";
+  const std::string label = "member " + quoted(member.name);
   const Storage storage = member_storage(member, 0);
   check_storage_limits(file.path(), storage, label, limits);
   len = std::min(len, member.uncompressed_size);

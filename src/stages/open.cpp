@@ -12,6 +12,7 @@
 #include "amn/amn.hpp"
 #include "formats/formats.hpp"
 #include "io/budget.hpp"
+#include "io/display.hpp"
 #include "io/file.hpp"
 #include "io/zip.hpp"
 
@@ -78,7 +79,9 @@ void append_shard(Catalog& whole, Catalog part, std::set<std::string>& names) {
   }
   for (auto& tensor : part.tensors) {
     io::charge(shard, tensor.name.size() + io::kNodeBytes, "tensor names of all shards");
-    if (!names.insert(tensor.name).second) fail_parse(shard, "tensor '" + tensor.name + "' also appears in an earlier shard");
+    if (!names.insert(tensor.name).second) {
+      fail_parse(shard, "tensor " + io::quoted(tensor.name) + " also appears in an earlier shard");
+    }
     tensor.storage += storage_base;
     whole.tensors.push_back(std::move(tensor));
   }
@@ -155,11 +158,13 @@ Catalog merge_indexed_shards(const std::string& index_path, const Limits& limits
   for (const auto& [name, shard_idx] : index.weight_map) {
     auto found = file_of.find(name);
     if (found == file_of.end()) {
-      fail_parse(index_path, "weight_map: tensor '" + name + "' is not in its shard " + index.shards[shard_idx]);
+      fail_parse(index_path, "weight_map: tensor " + io::quoted(name) + " is not in its shard " +
+                                 io::display(index.shards[shard_idx]));
     }
     if (found->second != shard_idx) {
-      fail_parse(index_path, "weight_map: tensor '" + name + "' is listed in " + index.shards[shard_idx] +
-                                 " but found in " + whole.files[found->second]);
+      fail_parse(index_path, "weight_map: tensor " + io::quoted(name) + " is listed in " +
+                                 io::display(index.shards[shard_idx]) + " but found in " +
+                                 io::display(whole.files[found->second]));
     }
   }
   return whole;

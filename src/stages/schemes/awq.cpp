@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "amn/error.hpp"
+#include "io/display.hpp"
 #include "kernels/awq/awq.hpp"
 #include "stages/schemes/qweight.hpp"
 #include "stages/schemes/recognisers.hpp"
@@ -81,7 +82,7 @@ Layer check_layer(const SchemeContext& context, const qweight::QuantConfig& conf
                         " is not supported (AutoAWQ's GEMM layout is 4-bit)");
   }
   if (config.format && *config.format != "gemm") {
-    tensors.unsupported(name("qweight") + ": AWQ version '" + *config.format + "' in " + config.source +
+    tensors.unsupported(name("qweight") + ": AWQ version " + io::quoted(*config.format) + " in " + config.source +
                         " is not supported (amn reads gemm)");
   }
   layer.in = static_cast<uint64_t>(qweight.shape[0]);

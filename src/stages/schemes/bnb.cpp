@@ -16,6 +16,7 @@
 #include "amn/error.hpp"
 #include "amn/limits.hpp"
 #include "io/budget.hpp"
+#include "io/display.hpp"
 #include "io/json.hpp"
 #include "kernels/bnb/bnb.hpp"
 #include "stages/schemes/recognisers.hpp"
@@ -161,10 +162,10 @@ class BnbFinder {
   const Tensor& tensor(size_t tensor_idx) const { return context_.catalog.tensors[tensor_idx]; }
 
   [[noreturn]] void parse_error(size_t tensor_idx, const std::string& what) const {
-    fail_parse(context_.file_of(tensor_idx), "tensor '" + name(tensor_idx) + "': " + what);
+    fail_parse(context_.file_of(tensor_idx), "tensor " + io::quoted(name(tensor_idx)) + ": " + what);
   }
   [[noreturn]] void unsupported(size_t tensor_idx, const std::string& what) const {
-    fail_unsupported(context_.file_of(tensor_idx), "tensor '" + name(tensor_idx) + "': " + what);
+    fail_unsupported(context_.file_of(tensor_idx), "tensor " + io::quoted(name(tensor_idx)) + ": " + what);
   }
 
   io::TensorData& data() { return context_.data(); }
@@ -172,7 +173,7 @@ class BnbFinder {
   /// The companion `base + suffix`; a parse error naming `owner` when it is missing.
   size_t companion(size_t owner, const std::string& companion_name) const {
     auto found = context_.find(companion_name);
-    if (!found) parse_error(owner, "its companion '" + companion_name + "' is missing");
+    if (!found) parse_error(owner, "its companion " + io::quoted(companion_name) + " is missing");
     return *found;
   }
 
@@ -197,13 +198,13 @@ class BnbFinder {
                                  std::string(info(state_tensor.dtype).name) + " " + shape_text(state_tensor.shape));
     }
     if (state_tensor.nbytes > kMaxQuantStateBytes) {
-      fail_limit(context_.file_of(state_idx), "tensor '" + name(state_idx) + "': quant_state JSON larger than 16 KiB");
+      fail_limit(context_.file_of(state_idx), "tensor " + io::quoted(name(state_idx)) + ": quant_state JSON larger than 16 KiB");
     }
     io::HeapBudget budget(context_.limits);
     const auto bytes = data().read_all(state_idx);
     const rapidjson::Document doc =
         io::parse_json(context_.file_of(state_idx), {reinterpret_cast<const char*>(bytes.data()), bytes.size()},
-                       "tensor '" + name(state_idx) + "': quant_state JSON");
+                       "tensor " + io::quoted(name(state_idx)) + ": quant_state JSON");
     if (!doc.IsObject()) parse_error(state_idx, "quant_state JSON is not an object");
 
     static const std::set<std::string> kKnownKeys = {"quant_type", "blocksize", "dtype", "shape",
@@ -211,8 +212,8 @@ class BnbFinder {
     std::set<std::string> seen;
     for (const auto& member : doc.GetObject()) {
       std::string key(member.name.GetString(), member.name.GetStringLength());
-      if (!kKnownKeys.contains(key)) parse_error(state_idx, "quant_state JSON has an unknown key '" + key + "'");
-      if (!seen.insert(key).second) parse_error(state_idx, "quant_state JSON repeats the key '" + key + "'");
+      if (!kKnownKeys.contains(key)) parse_error(state_idx, "quant_state JSON has an unknown key " + io::quoted(key));
+      if (!seen.insert(key).second) parse_error(state_idx, "quant_state JSON repeats the key " + io::quoted(key));
     }
     auto field = [&](const char* key) -> const rapidjson::Value& {
       auto found = doc.FindMember(key);
@@ -232,14 +233,14 @@ class BnbFinder {
     QuantState state;
     const auto& quant_type = field("quant_type");
     if (!quant_type.IsString() || std::string(quant_type.GetString(), quant_type.GetStringLength()) != suffix) {
-      parse_error(state_idx, "quant_state quant_type does not match the tensor name's '" + suffix + "'");
+      parse_error(state_idx, "quant_state quant_type does not match the tensor name's " + io::quoted(suffix));
     }
     state.blocksize = block_size("blocksize", kMinBlocksize);
     const auto& dtype = field("dtype");
     if (!dtype.IsString()) parse_error(state_idx, "quant_state dtype is not a string");
     const std::string dtype_name(dtype.GetString(), dtype.GetStringLength());
     if (dtype_name != "bfloat16" && dtype_name != "float16" && dtype_name != "float32") {
-      unsupported(state_idx, "quant_state dtype '" + dtype_name + "' (bitsandbytes handles bfloat16, float16, float32)");
+      unsupported(state_idx, "quant_state dtype " + io::quoted(dtype_name) + " (bitsandbytes handles bfloat16, float16, float32)");
     }
     const auto& shape = field("shape");
     if (!shape.IsArray() || shape.Size() > Limits{}.max_dims) {
@@ -283,13 +284,13 @@ class BnbFinder {
     } else if (suffix == "fp4") {
       code = kb::Code4::Fp4;
     } else {
-      unsupported(state_idx, "BitsAndBytes quant type '" + suffix + "' (amn handles nf4 and fp4)");
+      unsupported(state_idx, "BitsAndBytes quant type " + io::quoted(suffix) + " (amn handles nf4 and fp4)");
     }
     const std::string other = base + std::string(kQuantStateMarker) + (code == kb::Code4::Nf4 ? "fp4" : "nf4");
-    if (context_.find(other)) parse_error(state_idx, "'" + base + "' has a second quant_state, '" + other + "'");
+    if (context_.find(other)) parse_error(state_idx, io::quoted(base) + " has a second quant_state, " + io::quoted(other));
     const size_t packed = companion(state_idx, base);
     QuantState state = parse_quant_state(state_idx, suffix);
-    const std::string state_text = "'" + name(state_idx) + "' (shape " + shape_text(state.shape) + ", blocksize " +
+    const std::string state_text = io::quoted(name(state_idx)) + " (shape " + shape_text(state.shape) + ", blocksize " +
                                    std::to_string(state.blocksize) + ")";
 
     auto elements = element_count(state.shape);
@@ -313,8 +314,8 @@ class BnbFinder {
     auto nested_absmax = context_.find(base + ".nested_absmax");
     auto nested_map = context_.find(base + ".nested_quant_map");
     if (!state.nested && (nested_absmax || nested_map)) {
-      parse_error(nested_absmax ? *nested_absmax : *nested_map, "double-quantisation companion but '" + name(state_idx) +
-                                                                     "' has no nested_blocksize/nested_offset");
+      parse_error(nested_absmax ? *nested_absmax : *nested_map, "double-quantisation companion but " + io::quoted(name(state_idx)) +
+                                                                     " has no nested_blocksize/nested_offset");
     }
     if (state.nested) {
       layout.nested = true;
@@ -346,10 +347,10 @@ class BnbFinder {
     const Tensor& weight_tensor = tensor(weight);
     if (weight_tensor.dtype != DType::I8 || weight_tensor.shape.size() != 2) {
       parse_error(weight, "is " + std::string(info(weight_tensor.dtype).name) + " " + shape_text(weight_tensor.shape) +
-                              "; LLM.int8 weights beside '" + name(scales) + "' are 2-d I8");
+                              "; LLM.int8 weights beside " + io::quoted(name(scales)) + " are 2-d I8");
     }
     expect_vector(scales, DType::F32, static_cast<uint64_t>(weight_tensor.shape[0]),
-                  "one scale per row of '" + name(weight) + "' " + shape_text(weight_tensor.shape));
+                  "one scale per row of " + io::quoted(name(weight)) + " " + shape_text(weight_tensor.shape));
     std::vector<size_t> consumed = {weight, scales};
     if (auto format = context_.find(prefix + ".weight_format")) {
       const Tensor& format_tensor = tensor(*format);
@@ -375,7 +376,7 @@ class BnbFinder {
   void claim(const std::vector<size_t>& tensors, size_t owner) {
     for (size_t tensor_idx : tensors) {
       if (!claimed_.insert(tensor_idx).second) {
-        parse_error(tensor_idx, "is used by two BitsAndBytes weights (again by '" + name(owner) + "')");
+        parse_error(tensor_idx, "is used by two BitsAndBytes weights (again by " + io::quoted(name(owner)) + ")");
       }
     }
     match_.consumed.insert(match_.consumed.end(), tensors.begin(), tensors.end());
@@ -392,8 +393,8 @@ class BnbFinder {
         if (!tensor_name.ends_with(suffix)) continue;
         std::string base = tensor_name.substr(0, tensor_name.size() - suffix.size());
         if (context_.find(base)) {
-          parse_error(tensor_idx, "looks like a BitsAndBytes 4-bit companion of '" + base + "' but '" + base +
-                                      std::string(kQuantStateMarker) + "nf4' (or fp4) is missing");
+          parse_error(tensor_idx, "looks like a BitsAndBytes 4-bit companion of " + io::quoted(base) + " but " +
+                                      io::quoted(base + std::string(kQuantStateMarker) + "nf4") + " (or fp4) is missing");
         }
       }
     }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "amn/error.hpp"
+#include "io/display.hpp"
 #include "kernels/compressed/pack_quantized.hpp"
 #include "kernels/convert.hpp"
 #include "stages/schemes/recognisers.hpp"
@@ -148,7 +149,8 @@ std::vector<GroupArgs> config_groups(const SchemeContext& context) {
     auto weights = group.value.FindMember("weights");
     if (weights == group.value.MemberEnd() || !weights->value.IsObject()) continue;
     const rapidjson::Value& args = weights->value;
-    const std::string field = "quantization_config.config_groups." + std::string(group.name.GetString()) + ".weights";
+    const std::string field = "quantization_config.config_groups." +
+                              io::display({group.name.GetString(), group.name.GetStringLength()}) + ".weights";
     GroupArgs parsed;
     parsed.name = group.name.GetString();
     auto bits = args.FindMember("num_bits");
@@ -162,7 +164,7 @@ std::vector<GroupArgs> config_groups(const SchemeContext& context) {
       parsed.group_size = size->value.GetInt64();
     }
     if (std::string type = text_of(args, "type"); !type.empty() && type != "int") {
-      fail_unsupported(config_path, field + ".type: pack-quantized weights of type '" + type +
+      fail_unsupported(config_path, field + ".type: pack-quantized weights of type " + io::quoted(type) +
                                                 "' are not supported (only int)");
     }
     result.push_back(parsed);
@@ -182,7 +184,7 @@ bool fits(const GroupArgs& args, const PackedModule& module, unsigned bits) {
 std::array<int64_t, 2> read_weight_shape(const SchemeContext& context, io::TensorData& data, size_t shape_idx) {
   const Tensor& tensor = context.catalog.tensors[shape_idx];
   if ((tensor.dtype != DType::I64 && tensor.dtype != DType::I32) || tensor.shape != std::vector<int64_t>{2}) {
-    fail_parse(context.file_of(shape_idx), "tensor '" + tensor.name + "' is " + std::string(info(tensor.dtype).name) + " " +
+    fail_parse(context.file_of(shape_idx), "tensor " + io::quoted(tensor.name) + " is " + std::string(info(tensor.dtype).name) + " " +
                                               shape_text(tensor.shape) + "; expected I64 or I32 [2] holding [out, in]");
   }
   std::array<int64_t, 2> values{};
@@ -202,11 +204,11 @@ PackedModule check_module(const SchemeContext& context, io::TensorData& data, si
   const Tensor& packed = context.catalog.tensors[packed_idx];
   const std::string& file = context.file_of(packed_idx);
   const std::string prefix = packed.name.substr(0, packed.name.size() - kPackedSuffix.size());
-  const std::string what = "tensor '" + packed.name + "' " + shape_text(packed.shape);
+  const std::string what = "tensor " + io::quoted(packed.name) + " " + shape_text(packed.shape);
   auto companion = [&](const char* leaf) { return context.find(prefix + "." + leaf); };
   auto require = [&](const char* leaf) {
     auto found = companion(leaf);
-    if (!found) fail_parse(file, what + ": its companion '" + prefix + "." + leaf + "' is missing");
+    if (!found) fail_parse(file, what + ": its companion " + io::quoted(prefix + "." + leaf) + " is missing");
     return *found;
   };
 
@@ -216,7 +218,7 @@ PackedModule check_module(const SchemeContext& context, io::TensorData& data, si
   }
   if (packed.shape.size() != 2) fail_unsupported(file, what + ": only 2-d packed weights are supported");
   if (companion("weight_g_idx")) fail_unsupported(file, what + ": activation-ordered weights (weight_g_idx) are not supported");
-  if (companion("weight")) fail_parse(file, what + ": '" + prefix + ".weight' is present as well");
+  if (companion("weight")) fail_parse(file, what + ": " + io::quoted(prefix + ".weight") + " is present as well");
 
   PackedModule module;
   module.packed = packed_idx;
@@ -227,13 +229,14 @@ PackedModule check_module(const SchemeContext& context, io::TensorData& data, si
   const std::string shape_name = context.catalog.tensors[module.shape].name;
   // Bounding `in` by what the packed row can hold keeps `in * bits` from overflowing below.
   if (out != packed.shape[0] || in <= 0 || in > packed.shape[1] * kMaxFieldsPerWord) {
-    fail_parse(file, what + " does not fit '" + shape_name + "' = [" + std::to_string(out) + ", " + std::to_string(in) + "]");
+    fail_parse(file, what + " does not fit " + io::quoted(shape_name) + " = [" + std::to_string(out) + ", " + std::to_string(in) + "]");
   }
   module.out = out;
   module.in = in;
 
   const Tensor& scale = context.catalog.tensors[module.scale];
-  const std::string scale_what = "tensor '" + scale.name + "' " + shape_text(scale.shape) + " (scale of '" + packed.name + "')";
+  const std::string scale_what =
+      "tensor " + io::quoted(scale.name) + " " + shape_text(scale.shape) + " (scale of " + io::quoted(packed.name) + ")";
   if (scale.dtype != DType::F32 && scale.dtype != DType::BF16 && scale.dtype != DType::F16) {
     fail_unsupported(context.file_of(module.scale), scale_what + " is " + std::string(info(scale.dtype).name) +
                                                         "; scales must be F32, BF16 or F16");
@@ -254,8 +257,8 @@ PackedModule check_module(const SchemeContext& context, io::TensorData& data, si
       widths.push_back(bits);
     }
   }
-  const std::string described = what + " (weight [" + std::to_string(out) + ", " + std::to_string(in) + "], '" + scale.name +
-                                "' " + shape_text(scale.shape) + (module.zero_point ? ", a zero point)" : ", no zero point)");
+  const std::string described = what + " (weight [" + std::to_string(out) + ", " + std::to_string(in) + "], " + io::quoted(scale.name) +
+                                " " + shape_text(scale.shape) + (module.zero_point ? ", a zero point)" : ", no zero point)");
   if (widths.empty()) fail_parse(file, described + " fits neither 4- nor 8-bit packing");
   if (!groups.empty()) {
     std::erase_if(widths, [&](unsigned bits) {
@@ -271,10 +274,10 @@ PackedModule check_module(const SchemeContext& context, io::TensorData& data, si
     const std::vector<int64_t> expected = {static_cast<int64_t>((static_cast<uint64_t>(out) * module.bits + kWordBits - 1) / kWordBits),
                                            module.groups};
     if (zero.dtype != DType::I32 || zero.shape != expected) {
-      fail_parse(context.file_of(*module.zero_point), "tensor '" + zero.name + "' is " + std::string(info(zero.dtype).name) +
+      fail_parse(context.file_of(*module.zero_point), "tensor " + io::quoted(zero.name) + " is " + std::string(info(zero.dtype).name) +
                                                           " " + shape_text(zero.shape) + "; expected I32 " +
-                                                          shape_text(expected) + " (zero points of '" + packed.name +
-                                                          "' packed along the output dim)");
+                                                          shape_text(expected) + " (zero points of " + io::quoted(packed.name) +
+                                                          " packed along the output dim)");
     }
   }
   return module;

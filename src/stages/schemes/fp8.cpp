@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "amn/error.hpp"
+#include "io/display.hpp"
 #include "kernels/convert.hpp"
 #include "kernels/fp8/fp8.hpp"
 #include "stages/schemes/recognisers.hpp"
@@ -165,7 +166,8 @@ BlockSize block_size(const SchemeContext& context) {
     if (weights == group.value.MemberEnd() || !weights->value.IsObject()) continue;
     auto structure = weights->value.FindMember("block_structure");
     if (structure == weights->value.MemberEnd() || structure->value.IsNull()) continue;
-    std::string field = "quantization_config.config_groups." + std::string(group.name.GetString()) + ".weights.block_structure";
+    std::string field = "quantization_config.config_groups." +
+                        io::display({group.name.GetString(), group.name.GetStringLength()}) + ".weights.block_structure";
     BlockSize size = pair_of(structure->value, field);
     if (found && *found != size) fail_unsupported(config_path, field + ": config groups with different block sizes");
     found = size;
@@ -184,8 +186,8 @@ Fp8Layout layout_of(const SchemeContext& context, size_t weight_idx, std::option
     auto found = context.find(weight.name + std::string(suffix));
     if (!found) continue;
     if (layout.scale) {
-      fail_parse(file, "tensor '" + weight.name + "' has two scales, '" + scale_name + "' and '" +
-                           context.catalog.tensors[*found].name + "'");
+      fail_parse(file, "tensor " + io::quoted(weight.name) + " has two scales, " + io::quoted(scale_name) + " and " +
+                           io::quoted(context.catalog.tensors[*found].name));
     }
     layout.scale = found;
     scale_name = context.catalog.tensors[*found].name;
@@ -193,7 +195,8 @@ Fp8Layout layout_of(const SchemeContext& context, size_t weight_idx, std::option
   if (!layout.scale) return layout;
 
   const Tensor& scale = context.catalog.tensors[*layout.scale];
-  const std::string pair = "tensor '" + scale_name + "' " + shape_text(scale.shape) + " (scale of '" + weight.name + "' " +
+  const std::string pair = "tensor " + io::quoted(scale_name) + " " + shape_text(scale.shape) + " (scale of " +
+                           io::quoted(weight.name) + " " +
                            shape_text(weight.shape) + ")";
   layout.scale_type = scale.dtype;
   if (scale.dtype != DType::F32 && scale.dtype != DType::BF16 && scale.dtype != DType::F16) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "amn/error.hpp"
+#include "io/display.hpp"
 #include "kernels/gptq/gptq.hpp"
 #include "stages/schemes/qweight.hpp"
 #include "stages/schemes/recognisers.hpp"
@@ -113,9 +114,9 @@ class GptqRows final : public RowSource {
     }
     auto check = [&](uint64_t in_idx, int64_t group) {
       if (group < 0 || static_cast<uint64_t>(group) >= layer.groups) {
-        fail_parse(layer.file, "tensor '" + layer.base + ".g_idx' entry " + std::to_string(in_idx) + " is " +
+        fail_parse(layer.file, "tensor " + io::quoted(layer.base + ".g_idx") + " entry " + std::to_string(in_idx) + " is " +
                                    std::to_string(group) + ", outside the " + std::to_string(layer.groups) +
-                                   " groups of '" + layer.base + ".scales'");
+                                   " groups of " + io::quoted(layer.base + ".scales"));
       }
       g_idx[in_idx] = static_cast<int32_t>(group);
     };
@@ -262,7 +263,7 @@ class LayerCheck {
   bool v1() const {
     if (!config_.format || *config_.format == "gptq") return true;
     if (*config_.format == "gptq_v2") return false;
-    tensors_.unsupported(name("qweight") + ": checkpoint format '" + *config_.format + "' in " + config_.source +
+    tensors_.unsupported(name("qweight") + ": checkpoint format " + io::quoted(*config_.format) + " in " + config_.source +
                          " is not supported (amn reads gptq and gptq_v2)");
   }
 
@@ -283,7 +284,7 @@ std::optional<SchemeMatch> recognise_gptq(const SchemeContext& context) {
     if (qweight::method_of(context, config, base) != qweight::Method::Gptq) continue;
     if (config.dynamic) {
       fail_unsupported(context.file_of(*context.find(base + ".qweight")),
-                       "tensor '" + base + ".qweight': GPTQModel per-module overrides (\"dynamic\" in " +
+                       "tensor " + io::quoted(base + ".qweight") + ": GPTQModel per-module overrides (\"dynamic\" in " +
                            config.source + ") are not supported");
     }
     Layer layer = LayerCheck(context, config, base).run();

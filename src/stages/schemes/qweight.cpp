@@ -84,7 +84,7 @@ std::optional<QuantConfig> from_metadata(const SchemeContext& context) {
     int64_t parsed = 0;
     auto [end, error] = std::from_chars(value->data(), value->data() + value->size(), parsed);
     if (error != std::errc() || end != value->data() + value->size()) {
-      fail_parse(catalog.files.front(), std::string("__metadata__ ") + key + ": '" + *value + "' is not an integer");
+      fail_parse(catalog.files.front(), std::string("__metadata__ ") + key + ": " + io::quoted(*value) + " is not an integer");
     }
     return parsed;
   };
@@ -93,7 +93,7 @@ std::optional<QuantConfig> from_metadata(const SchemeContext& context) {
   if (const std::string* value = meta_text(catalog, "desc_act")) {
     std::string flag = lower(*value);
     if (flag != "true" && flag != "false") {
-      fail_parse(catalog.files.front(), "__metadata__ desc_act: '" + *value + "' is not true or false");
+      fail_parse(catalog.files.front(), "__metadata__ desc_act: " + io::quoted(*value) + " is not true or false");
     }
     config.desc_act = flag == "true";
   }
@@ -139,7 +139,7 @@ Method method_of(const SchemeContext& context, const QuantConfig& config, const 
   if (config.method == "awq") return Method::Awq;
   if (config.method) {
     fail_unsupported(context.file_of(*context.find(base + ".qweight")),
-                     "tensor '" + base + ".qweight': quant_method '" + *config.method + "' in " + config.source +
+                     "tensor " + io::quoted(base + ".qweight") + ": quant_method " + io::quoted(*config.method) + " in " + config.source +
                          " is not supported (amn reads gptq and awq)");
   }
   if (context.find(base + ".g_idx")) return Method::Gptq;

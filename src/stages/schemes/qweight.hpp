@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "io/display.hpp"
 #include "io/tensor_data.hpp"
 #include "stages/schemes/schemes.hpp"
 
@@ -61,7 +62,7 @@ class LayerTensors {
   [[nodiscard]] size_t scales() const { return scales_; }
   [[nodiscard]] const Tensor& tensor(size_t tensor_idx) const { return context_.catalog.tensors[tensor_idx]; }
   /// "tensor 'X.<suffix>'".
-  [[nodiscard]] std::string name(const std::string& suffix) const { return "tensor '" + base_ + "." + suffix + "'"; }
+  [[nodiscard]] std::string name(const std::string& suffix) const { return "tensor " + io::quoted(base_ + "." + suffix); }
   /// Throws Parse: "FILE: message".
   [[noreturn]] void fail(const std::string& message) const;
   /// Throws Unsupported: "FILE: message".

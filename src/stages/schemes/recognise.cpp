@@ -4,6 +4,7 @@
 
 #include "amn/error.hpp"
 #include "io/budget.hpp"
+#include "io/display.hpp"
 #include "io/json.hpp"
 #include "stages/schemes/schemes.hpp"
 #include "stages/schemes/recognisers.hpp"
@@ -62,8 +63,8 @@ SchemeMatch recognise_schemes(const SchemeContext& context) {
     if (!match) continue;
     for (size_t tensor_idx : match->consumed) {
       if (!claimed.insert(tensor_idx).second) {
-        fail_unsupported(context.file_of(tensor_idx), "tensor '" + context.catalog.tensors[tensor_idx].name +
-                                                          "' is claimed by two quantisation schemes");
+        fail_unsupported(context.file_of(tensor_idx), "tensor " + io::quoted(context.catalog.tensors[tensor_idx].name) +
+                                                          " is claimed by two quantisation schemes");
       }
     }
     merged.scheme += (merged.scheme.empty() ? "" : " + ") + match->scheme;
