@@ -109,13 +109,10 @@ inline void store_block(std::byte* dst, size_t block_idx, const Block& block) {
   return weights ? weights[i] : x[i] * x[i];
 }
 
-/// Symmetric codes: finds d so that x[i] ≈ d · l[i], l[i] in [−nmax, nmax − 1], minimising
-/// Σ w · (x − d·l)² (ggml make_qx_quants with rmse_type 1, the only kind its quantisers use).
-/// The start is d = max / −nmax, where max is the value of largest magnitude (the first one on
-/// ties); the search then tries 18 nearby inverse scales (nmax ± 0.1…0.9) / −max and keeps the
-/// best weighted fit. Writes codes[i] = l[i] + nmax and returns d; a group with every
-/// |x| < kGroupMaxEps gets codes 0 and d = 0. `weights` null means w = x².
-[[nodiscard]] inline float make_qx_quants(int n, int nmax, const float* x, int8_t* codes, const float* weights) {
+/// make_qx_quants (below) as ggml writes it: one trial scale after the other. Used for groups
+/// holding an infinity or NaN.
+[[nodiscard]] inline float make_qx_quants_sequential(int n, int nmax, const float* x, int8_t* codes,
+                                                     const float* weights) {
   constexpr int kSteps = 9;
   constexpr float kStepSize = 0.1f;
   float max = 0.0f;
@@ -165,6 +162,78 @@ inline void store_block(std::byte* dst, size_t block_idx, const Block& block) {
       scale = sum_lx / sum_l2;
       best = scale * sum_lx;
     }
+  }
+  return scale;
+}
+
+/// Rounds a float to the nearest whole number, ties to even, for |value| < 2^22 (the float
+/// form of nearest_int: equal to it there).
+[[nodiscard]] inline float round_even_small(float value) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 · 2^23: the sum has a float spacing of 1
+  return (value + kMagic) - kMagic;
+}
+
+/// Symmetric codes: finds d so that x[i] ≈ d · l[i], l[i] in [−nmax, nmax − 1], minimising
+/// Σ w · (x − d·l)² (ggml make_qx_quants with rmse_type 1, the only kind its quantisers use).
+/// The start is d = max / −nmax, where max is the value of largest magnitude (the first one on
+/// ties); the search then tries 18 nearby inverse scales (nmax ± 0.1…0.9) / −max and keeps the
+/// best weighted fit. Writes codes[i] = l[i] + nmax and returns d; a group with every
+/// |x| < kGroupMaxEps gets codes 0 and d = 0. `weights` null means w = x².
+///
+/// The 19 trials are independent until ggml compares them in order, so their sums are formed
+/// side by side (an array the compiler vectorises), each still adding in element order; on a
+/// finite group every |inverse scale · x| ≤ nmax + 1, where clamping before rounding to even
+/// equals ggml's clamp of nearest_int.
+[[nodiscard]] inline float make_qx_quants(int n, int nmax, const float* x, int8_t* codes, const float* weights) {
+  constexpr int kSteps = 9;
+  constexpr float kStepSize = 0.1f;
+  constexpr int kTrials = 2 * kSteps + 1;
+  constexpr int kLanes = 20;  // kTrials rounded up to whole vectors; the last lane repeats trial 0
+  const int32_t max_bits = max_magnitude_bits(x, static_cast<size_t>(n));
+  if (max_bits >= kInfinityBits) return make_qx_quants_sequential(n, nmax, x, codes, weights);
+  const float amax = std::bit_cast<float>(max_bits);
+  if (amax < kGroupMaxEps) {
+    std::fill(codes, codes + n, int8_t{0});
+    return 0.0f;
+  }
+  const float max = signed_max_of_finite(x, static_cast<size_t>(n), max_bits);
+
+  // trial 0: ggml's start −nmax / max; trial k ≥ 1: its step k − 10 (k ≤ 9) or k − 9
+  float inv_scales[kLanes];
+  inv_scales[0] = static_cast<float>(-nmax) / max;
+  for (int trial = 1; trial < kTrials; ++trial) {
+    const int step = trial <= kSteps ? trial - kSteps - 1 : trial - kSteps;
+    inv_scales[trial] = -(static_cast<float>(nmax) + kStepSize * static_cast<float>(step)) / max;
+  }
+  for (int lane = kTrials; lane < kLanes; ++lane) inv_scales[lane] = inv_scales[0];
+
+  const auto low = static_cast<float>(-nmax);
+  const auto high = static_cast<float>(nmax - 1);
+  float sum_lx[kLanes] = {};
+  float sum_l2[kLanes] = {};
+  for (int i = 0; i < n; ++i) {
+    const float w = weight_or_square(weights, x, i);
+    const float wx = w * x[i];  // ggml's w*x[i]*l
+    for (int lane = 0; lane < kLanes; ++lane) {
+      const float code = round_even_small(std::min(std::max(inv_scales[lane] * x[i], low), high));
+      sum_lx[lane] += wx * code;
+      sum_l2[lane] += w * code * code;
+    }
+  }
+
+  float scale = sum_l2[0] != 0.0f ? sum_lx[0] / sum_l2[0] : 0.0f;
+  float best = scale * sum_lx[0];  // the weighted error drop Σ w·x·l · d; larger is better
+  int best_trial = 0;
+  for (int trial = 1; trial < kTrials; ++trial) {
+    if (sum_l2[trial] > 0 && sum_lx[trial] * sum_lx[trial] > best * sum_l2[trial]) {
+      scale = sum_lx[trial] / sum_l2[trial];
+      best = scale * sum_lx[trial];
+      best_trial = trial;
+    }
+  }
+  const float inv_scale = inv_scales[best_trial];
+  for (int i = 0; i < n; ++i) {
+    codes[i] = static_cast<int8_t>(nmax + std::clamp(nearest_int(inv_scale * x[i]), -nmax, nmax - 1));
   }
   return scale;
 }
