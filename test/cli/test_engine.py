@@ -230,8 +230,8 @@ def test_signal_mid_run_leaves_nothing(tmp_path, signo, status):
     assert os.listdir(outdir) == []
 
 
-def dry_run_summary(env_extra=None, prefix=()):
-    cmd = [*prefix, AMN, "remember", str(SAMPLE), "-o", "/tmp/amn-dry-run.safetensors", "--dry-run", "--json"]
+def dry_run_summary(env_extra=None, prefix=(), args=()):
+    cmd = [*prefix, AMN, "remember", str(SAMPLE), "-o", "/tmp/amn-dry-run.safetensors", "--dry-run", "--json", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env_extra or {})), timeout=60)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -241,6 +241,20 @@ def test_threads_follow_slurm():
     assert dry_run_summary({"SLURM_CPUS_PER_TASK": "1"})["threads"] == 1
     assert dry_run_summary({"SLURM_CPUS_PER_TASK": "3"})["threads"] == 3
     assert dry_run_summary()["threads"] == len(os.sched_getaffinity(0))
+
+
+def test_thread_counts_are_bounded():
+    """--threads and SLURM_CPUS_PER_TASK are lowered to min(4 x cores, 1024): a typo or a value
+    for another machine never starts a hundred thousand threads."""
+    ceiling = min(4 * os.cpu_count(), 1024)
+    assert dry_run_summary({"SLURM_CPUS_PER_TASK": "100000"})["threads"] == ceiling
+    assert dry_run_summary({"SLURM_CPUS_PER_TASK": "99999999999999999999"})["threads"] == ceiling
+    assert dry_run_summary({"SLURM_CPUS_PER_TASK": "-4"})["threads"] == len(os.sched_getaffinity(0))
+    assert dry_run_summary({"SLURM_CPUS_PER_TASK": "1"}, args=("--threads", "2"))["threads"] == 2
+    assert dry_run_summary(args=("--threads", "4000000000"))["threads"] == ceiling
+    proc = subprocess.run([AMN, "remember", str(SAMPLE), "-o", "/tmp/amn-dry-run.safetensors", "--dry-run", "-v",
+                           "--threads", "100000"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and f"--threads 100000 lowered to {ceiling} threads" in proc.stderr
 
 
 def test_budget_and_threads_follow_the_cgroup(tmp_path):
