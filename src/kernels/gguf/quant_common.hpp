@@ -89,6 +89,33 @@ inline constexpr int32_t kInfinityBits = 0x7f800000;
   return 0.0f;
 }
 
+/// The extreme value of a group as ggml's `if (amax < fabsf(x)) { amax = fabsf(x); max = x; }`
+/// finds it (the first one on ties, from amax = max = 0), when the group is finite.
+struct SignedMax {
+  bool finite;  // no infinity or NaN in the group; the fields below are meaningless otherwise
+  float amax;
+  float max;
+};
+
+/// SignedMax of `count` values in one pass of integer maxima (which vectorise): the largest bits
+/// of the values with the sign clear and, apart, of those with the sign set. Only when the two
+/// tie (all zeros, or +m and −m both present) is the first extreme element looked up.
+[[nodiscard]] inline SignedMax signed_max(const float* x, size_t count) {
+  constexpr int32_t kSignBit = INT32_MIN;
+  int32_t positive = 0;  // values with the sign set are negative ints here, never the maximum
+  int32_t negative = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const auto bits = std::bit_cast<int32_t>(x[i]);
+    positive = std::max(positive, bits);
+    negative = std::max(negative, bits ^ kSignBit);
+  }
+  const int32_t max_bits = std::max(positive, negative);
+  if (max_bits >= kInfinityBits) return {false, 0.0f, 0.0f};
+  const float amax = std::bit_cast<float>(max_bits);
+  if (positive != negative) return {true, amax, positive > negative ? amax : -amax};
+  return {true, amax, signed_max_of_finite(x, count, max_bits)};
+}
+
 /// GGML_FP32_TO_FP16. amn's f32_to_f16 gives ggml's bits for every float except NaN (checked
 /// over all 2^32 inputs): ggml drops the payload and stores the quiet NaN 0x7e00 with the sign.
 [[nodiscard]] inline Half to_half(float value) {
@@ -189,14 +216,13 @@ inline void store_block(std::byte* dst, size_t block_idx, const Block& block) {
   constexpr float kStepSize = 0.1f;
   constexpr int kTrials = 2 * kSteps + 1;
   constexpr int kLanes = 20;  // kTrials rounded up to whole vectors; the last lane repeats trial 0
-  const int32_t max_bits = max_magnitude_bits(x, static_cast<size_t>(n));
-  if (max_bits >= kInfinityBits) return make_qx_quants_sequential(n, nmax, x, codes, weights);
-  const float amax = std::bit_cast<float>(max_bits);
-  if (amax < kGroupMaxEps) {
+  const SignedMax extreme = signed_max(x, static_cast<size_t>(n));
+  if (!extreme.finite) return make_qx_quants_sequential(n, nmax, x, codes, weights);
+  if (extreme.amax < kGroupMaxEps) {
     std::fill(codes, codes + n, int8_t{0});
     return 0.0f;
   }
-  const float max = signed_max_of_finite(x, static_cast<size_t>(n), max_bits);
+  const float max = extreme.max;
 
   // trial 0: ggml's start −nmax / max; trial k ≥ 1: its step k − 10 (k ≤ 9) or k − 9
   float inv_scales[kLanes];

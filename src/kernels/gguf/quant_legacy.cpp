@@ -74,9 +74,20 @@ float signed_absmax(const float* x, size_t count) {
 /// Q4_0 / Q5_0 reference codes: d = max / −zero maps the extreme value to code 0, and
 /// q = min(max_code, trunc(x · (1/d) + zero + ½)) through int8_t, as ggml casts it. Returns d.
 float symmetric_codes(const float* x, int zero, int max_code, uint8_t* codes) {
-  const float scale = signed_absmax(x, kBlockElems) / static_cast<float>(-zero);
+  const quant::SignedMax extreme = quant::signed_max(x, kBlockElems);
+  const bool finite = extreme.finite;
+  const float max = finite ? extreme.max : signed_absmax(x, kBlockElems);
+  const float scale = max / static_cast<float>(-zero);
   const float inv_scale = scale != 0.0f ? 1.0f / scale : 0.0f;
   const float rounding_offset = static_cast<float>(zero) + 0.5f;
+  if (finite && std::fabs(inv_scale) <= FLT_MAX) {
+    // 0 < x · (1/d) + zero + ½ < 2·zero + 1: min and truncation commute, no int8 wrap
+    const auto max_code_f = static_cast<float>(max_code);
+    for (size_t j = 0; j < kBlockElems; ++j) {
+      codes[j] = static_cast<uint8_t>(static_cast<int32_t>(std::min(max_code_f, x[j] * inv_scale + rounding_offset)));
+    }
+    return scale;
+  }
   for (size_t j = 0; j < kBlockElems; ++j) {
     const auto truncated = static_cast<int8_t>(truncate_to_int(x[j] * inv_scale + rounding_offset));
     codes[j] = static_cast<uint8_t>(std::min(max_code, static_cast<int>(truncated)));
