@@ -415,6 +415,171 @@ enum class FitError { Squared, Absolute };
   return scale;
 }
 
+/// Before the loop over the lanes of GroupLanes inside a loop over elements: keeps GCC from
+/// unrolling it before vectorising, which it would then do across elements with shuffles.
+#if defined(__GNUC__) && !defined(__clang__)
+#define AMN_LANE_LOOP _Pragma("GCC unroll 1")
+#else
+#define AMN_LANE_LOOP
+#endif
+
+/// `kGroups` groups of `kElems` values (and their weights) transposed, so that element i of
+/// every group sits side by side: x[i][g] = element i of group g. Loops over g vectorise, one
+/// group per lane, while each group's sums still run in element order.
+template <size_t kGroups, size_t kElems>
+struct GroupLanes {
+  float x[kElems][kGroups];
+  float w[kElems][kGroups];
+
+  /// Loads x from `src` (group g at src + g · kElems).
+  void load_x(const float* src) {
+    for (size_t g = 0; g < kGroups; ++g) {
+      for (size_t i = 0; i < kElems; ++i) x[i][g] = src[g * kElems + i];
+    }
+  }
+  /// Group g's x and weights back in element order.
+  void group(size_t g, float* x_out, float* w_out) const {
+    for (size_t i = 0; i < kElems; ++i) {
+      x_out[i] = x[i][g];
+      w_out[i] = w[i][g];
+    }
+  }
+};
+
+/// make_qkx_quants on every group of `lanes` at once (weights given), the groups in lockstep:
+/// group g's codes go to codes + g · kElems, its d to scales[g] and m to mins_out[g]. Each lane
+/// performs make_qkx_quants's float operations in its order; the branches become selects. The
+/// trial codes are rounded as floats, clamp then round to even, which equals ggml's
+/// clamp(nearest_int) while |scale · (x − min)| < 2^22; a group where that fails (a constant
+/// group, an infinity or NaN somewhere) is redone by make_qkx_quants.
+template <size_t kGroups, size_t kElems>
+void make_qkx_quants_lanes(const GroupLanes<kGroups, kElems>& lanes, int nmax, uint8_t* codes, float* scales,
+                           float* mins_out, ScaleSearch search, FitError error_kind) {
+  using Lane = float[kGroups];
+  constexpr float kExactLimit = 4194304.0f;  // 2^22
+  const auto top = static_cast<float>(nmax);
+  const bool absolute = error_kind == FitError::Absolute;
+  const auto& x = lanes.x;
+  const auto& w = lanes.w;
+
+  Lane min;
+  Lane max;
+  Lane sum_w;
+  Lane sum_x;
+  for (size_t g = 0; g < kGroups; ++g) {
+    min[g] = x[0][g];
+    max[g] = x[0][g];
+    sum_w[g] = w[0][g];
+    sum_x[g] = sum_w[g] * x[0][g];
+  }
+  for (size_t i = 1; i < kElems; ++i) {
+    AMN_LANE_LOOP
+    for (size_t g = 0; g < kGroups; ++g) {
+      min[g] = x[i][g] < min[g] ? x[i][g] : min[g];
+      max[g] = x[i][g] > max[g] ? x[i][g] : max[g];
+      sum_w[g] += w[i][g];
+      sum_x[g] += w[i][g] * x[i][g];
+    }
+  }
+  Lane inv_scale;
+  Lane scale;
+  Lane best_error = {};
+  Lane best_inv_scale;  // the trial whose codes are kept: its inverse scale and the min it used
+  Lane best_code_min;
+  int32_t exact[kGroups];  // 1 while every trial value of the group was below 2^22
+  for (size_t g = 0; g < kGroups; ++g) {
+    min[g] = min[g] > 0 ? 0.0f : min[g];
+    inv_scale[g] = top / (max[g] - min[g]);
+    scale[g] = 1 / inv_scale[g];
+    best_inv_scale[g] = inv_scale[g];
+    best_code_min[g] = min[g];
+    exact[g] = 1;
+  }
+  for (size_t i = 0; i < kElems; ++i) {
+    AMN_LANE_LOOP
+    for (size_t g = 0; g < kGroups; ++g) {
+      const float value = inv_scale[g] * (x[i][g] - min[g]);
+      exact[g] &= static_cast<int32_t>(std::fabs(value) < kExactLimit);
+      const float code = round_even_small(std::min(std::max(value, 0.0f), top));
+      float diff = scale[g] * code + min[g] - x[i][g];
+      diff = absolute ? std::fabs(diff) : diff * diff;
+      best_error[g] += w[i][g] * diff;
+    }
+  }
+  float trial[kElems][kGroups];
+  for (int step = 0; step <= search.steps; ++step) {
+    Lane sum_l = {};
+    Lane sum_l2 = {};
+    Lane sum_xl = {};
+    AMN_LANE_LOOP
+    for (size_t g = 0; g < kGroups; ++g) {
+      inv_scale[g] = (search.rmin + search.rdelta * static_cast<float>(step) + top) / (max[g] - min[g]);
+    }
+    for (size_t i = 0; i < kElems; ++i) {
+      AMN_LANE_LOOP
+    for (size_t g = 0; g < kGroups; ++g) {
+        const float value = inv_scale[g] * (x[i][g] - min[g]);
+        exact[g] &= static_cast<int32_t>(std::fabs(value) < kExactLimit);
+        const float code = round_even_small(std::min(std::max(value, 0.0f), top));
+        trial[i][g] = code;
+        sum_l[g] += w[i][g] * code;
+        sum_l2[g] += w[i][g] * code * code;
+        sum_xl[g] += w[i][g] * code * x[i][g];
+      }
+    }
+    Lane det;
+    Lane trial_scale;
+    Lane trial_min;
+    AMN_LANE_LOOP
+    for (size_t g = 0; g < kGroups; ++g) {
+      // both branches' values computed, then selected (so the loop has no branch to vectorise)
+      det[g] = sum_w[g] * sum_l2[g] - sum_l[g] * sum_l[g];
+      const float fitted_scale = (sum_w[g] * sum_xl[g] - sum_x[g] * sum_l[g]) / det[g];
+      const float fitted_min = (sum_l2[g] * sum_x[g] - sum_l[g] * sum_xl[g]) / det[g];
+      const float capped_scale = sum_xl[g] / sum_l2[g];
+      const bool capped = fitted_min > 0;
+      trial_scale[g] = capped ? capped_scale : fitted_scale;
+      trial_min[g] = capped ? 0.0f : fitted_min;
+    }
+    Lane error = {};
+    for (size_t i = 0; i < kElems; ++i) {
+      AMN_LANE_LOOP
+    for (size_t g = 0; g < kGroups; ++g) {
+        float diff = trial_scale[g] * trial[i][g] + trial_min[g] - x[i][g];
+        diff = absolute ? std::fabs(diff) : diff * diff;
+        error[g] += w[i][g] * diff;
+      }
+    }
+    AMN_LANE_LOOP
+    for (size_t g = 0; g < kGroups; ++g) {
+      const bool better = static_cast<int>(det[g] > 0) & static_cast<int>(error[g] < best_error[g]);
+      best_error[g] = better ? error[g] : best_error[g];
+      scale[g] = better ? trial_scale[g] : scale[g];
+      best_inv_scale[g] = better ? inv_scale[g] : best_inv_scale[g];
+      best_code_min[g] = better ? min[g] : best_code_min[g];
+      min[g] = better ? trial_min[g] : min[g];
+    }
+  }
+
+  for (size_t g = 0; g < kGroups; ++g) {
+    uint8_t* group_codes = codes + g * kElems;
+    if (!exact[g]) {
+      float group_x[kElems];
+      float group_w[kElems];
+      lanes.group(g, group_x, group_w);
+      scales[g] = make_qkx_quants(static_cast<int>(kElems), nmax, group_x, group_w, group_codes, &mins_out[g], search,
+                                  error_kind);
+      continue;
+    }
+    for (size_t i = 0; i < kElems; ++i) {
+      group_codes[i] = static_cast<uint8_t>(
+          std::clamp(nearest_int(best_inv_scale[g] * (x[i][g] - best_code_min[g])), 0, nmax));
+    }
+    scales[g] = scale[g];
+    mins_out[g] = -min[g];
+  }
+}
+
 /// Codes for non-negative values (sub-block scales and mins) with a single scale: x ≈ d · l,
 /// l ≤ nmax, minimising Σ w · (x − d·l)² (ggml make_qp_quants). Picks the best of nine inverse
 /// scales (nmax + 0.1·k) / max, k in −4…4, then runs up to 5 passes of coordinate descent on the

@@ -296,21 +296,29 @@ K4Fit fit_k4(const float* x, const float* importance, const K4Variant& variant) 
   constexpr int kMaxScaleCode = 63;
   float scales[kLargeSubs];
   float mins[kLargeSubs];
-  float weights[kLargeSub];
   uint8_t scale_codes[kLargeSubs];
   uint8_t min_codes[kLargeSubs];
   K4Fit fit{};
+  // the sub-blocks side by side (quant::GroupLanes): every sum below still runs in element order
+  quant::GroupLanes<kLargeSubs, kLargeSub> lanes;
+  lanes.load_x(x);
 
   if (!importance) {
     // Weights rms(sub-block) + |x|; the largest scale and min each get code 63.
+    float sums_x2[kLargeSubs] = {};
+    for (size_t i = 0; i < kLargeSub; ++i) {
+      for (size_t sub = 0; sub < kLargeSubs; ++sub) sums_x2[sub] += lanes.x[i][sub] * lanes.x[i][sub];
+    }
+    float rms[kLargeSubs];
+    for (size_t sub = 0; sub < kLargeSubs; ++sub) rms[sub] = std::sqrt(sums_x2[sub] / kLargeSub);
+    for (size_t i = 0; i < kLargeSub; ++i) {
+      for (size_t sub = 0; sub < kLargeSubs; ++sub) lanes.w[i][sub] = rms[sub] + std::fabs(lanes.x[i][sub]);
+    }
+    quant::make_qkx_quants_lanes(lanes, variant.max_code, fit.codes, scales, mins, variant.reference_search,
+                                 FitError::Squared);
     float max_scale = 0.0f;
     float max_min = 0.0f;
     for (size_t sub = 0; sub < kLargeSubs; ++sub) {
-      const float* sub_x = x + sub * kLargeSub;
-      const float rms = std::sqrt(sum_of_squares(sub_x, kLargeSub) / kLargeSub);
-      for (size_t i = 0; i < kLargeSub; ++i) weights[i] = rms + std::fabs(sub_x[i]);
-      scales[sub] = quant::make_qkx_quants(kLargeSub, variant.max_code, sub_x, weights, fit.codes + sub * kLargeSub,
-                                           &mins[sub], variant.reference_search, FitError::Squared);
       if (scales[sub] > max_scale) max_scale = scales[sub];
       if (mins[sub] > max_min) max_min = mins[sub];
     }
@@ -325,13 +333,16 @@ K4Fit fit_k4(const float* x, const float* importance, const K4Variant& variant) 
     fit.dmin = to_half(max_min / kMaxScaleCode);
   } else {
     const float variance = 2 * sum_of_squares(x, kSuperElems) / kSuperElems;
-    float weight_sums[kLargeSubs];
-    for (size_t sub = 0; sub < kLargeSubs; ++sub) {
-      const float* sub_x = x + sub * kLargeSub;
-      weight_sums[sub] = importance_weights(sub_x, importance + sub * kLargeSub, variance, kLargeSub, weights);
-      scales[sub] = quant::make_qkx_quants(kLargeSub, variant.max_code, sub_x, weights, fit.codes + sub * kLargeSub,
-                                           &mins[sub], kWeightedSearch, FitError::Squared);
+    float weight_sums[kLargeSubs] = {};
+    for (size_t i = 0; i < kLargeSub; ++i) {
+      for (size_t sub = 0; sub < kLargeSubs; ++sub) {
+        const float xi = lanes.x[i][sub];
+        lanes.w[i][sub] = importance[sub * kLargeSub + i] * std::sqrt(variance + xi * xi);
+        weight_sums[sub] += lanes.w[i][sub];
+      }
     }
+    quant::make_qkx_quants_lanes(lanes, variant.max_code, fit.codes, scales, mins, kWeightedSearch,
+                                 FitError::Squared);
     fit.d = to_half(quant::make_qp_quants(kLargeSubs, kMaxScaleCode, scales, scale_codes, weight_sums));
     fit.dmin = to_half(quant::make_qp_quants(kLargeSubs, kMaxScaleCode, mins, min_codes, weight_sums));
     if (variant.clamp_weighted_scale_codes) {
