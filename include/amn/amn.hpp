@@ -48,6 +48,11 @@ struct ConvertOptions {
   Target target = Target::Safetensors;
   std::optional<DType> dtype;       ///< narrow/widen float tensors to this (F32/F16/BF16); none = keep
   bool dequantize = false;          ///< dequantise block types (to `dtype`, default BF16): remember
+  /// GGUF target: a type name llama-quantize accepts (Q4_K_M, Q8_0, IQ4_XS, F16, ...); each
+  /// tensor's type is chosen as llama-quantize chooses it. "" = none.
+  std::string quant;
+  bool pure = false;                ///< with `quant`: one type for every quantisable tensor (llama-quantize --pure)
+  std::string imatrix;              ///< with `quant`: llama.cpp importance matrix (GGUF) path, "" = none
   bool force = false;               ///< replace existing outputs
   uint64_t memory_budget = 512ull << 20;  ///< peak bytes of data buffers in flight (lowered to fit cgroup memory.max)
   uint64_t chunk_bytes = 0;         ///< output bytes per unit of work; 0 = derived from the budget
@@ -74,7 +79,11 @@ struct ConvertResult {
   unsigned threads = 0;
   uint64_t memory_budget = 0;       ///< budget in force after the cgroup check
   uint64_t chunk_bytes = 0;         ///< output bytes per unit of work
+  std::vector<std::string> warnings;  ///< what the person running it should know (fallbacks, no architecture)
 };
+
+/// Every type name `ConvertOptions::quant` accepts, as llama-quantize lists them.
+[[nodiscard]] std::vector<std::string> quant_type_names();
 
 /// Parses a size with an optional unit: "512", "64KiB", "5GB", "4GiB", "1.5G" (G = GiB).
 /// Returns nullopt for anything else.

@@ -37,8 +37,11 @@ constexpr unsigned kThreadsPerCore = 4;
 struct Options {
   std::string input;
   std::string output;
-  std::string to = "safetensors";
+  std::string to;  ///< "" = safetensors, or gguf with --quant
   std::string dtype;
+  std::string quant;
+  std::string imatrix;
+  bool pure = false;
   bool json = false;
   bool force = false;
   bool quiet = false;
@@ -227,8 +230,15 @@ void print_plan(const amn::ConvertResult& result) {
 
 int run_convert(const Options& options, const char* verb) {
   amn::ConvertOptions convert;
-  convert.target = options.to == "gguf" ? amn::Target::Gguf : amn::Target::Safetensors;
+  if (!options.quant.empty() && options.to == "safetensors") {
+    throw amn::Error(amn::ErrorCode::Usage, "--quant writes GGUF; it cannot be combined with --to safetensors");
+  }
+  const std::string format = !options.to.empty() ? options.to : options.quant.empty() ? "safetensors" : "gguf";
+  convert.target = format == "gguf" ? amn::Target::Gguf : amn::Target::Safetensors;
   if (!options.dtype.empty()) convert.dtype = kDtypeChoices.at(options.dtype);
+  convert.quant = options.quant;
+  convert.pure = options.pure;
+  convert.imatrix = options.imatrix;
   convert.dequantize = std::string(verb) == "remember";
   convert.force = options.force;
   convert.threads = bounded_threads(options.threads, options.verbose);
@@ -258,6 +268,9 @@ int run_convert(const Options& options, const char* verb) {
                                         (options.progress || ::isatty(STDERR_FILENO) != 0));
   amn::ConvertResult result = amn::convert(catalog, options.output, convert, limits);
   printer.stop();
+  if (!options.quiet) {
+    for (const auto& warning : result.warnings) std::cerr << "amn: warning: " << warning << '\n';
+  }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (options.json) {
     rapidjson::OStreamWrapper stream(std::cout);
@@ -291,7 +304,7 @@ int run_convert(const Options& options, const char* verb) {
       amn::io::write_json_string(writer, result.index);
     }
     writer.Key("format");
-    writer.String(options.to.c_str());
+    writer.String(format.c_str());
     writer.Key("tensors");
     writer.Uint64(result.tensors);
     writer.Key("bytes");
@@ -349,12 +362,23 @@ int main(int argc, char** argv) {
 
   auto* convert = app.add_subcommand("convert", "Convert a model to safetensors or GGUF (lossless unless --dtype)");
   convert->add_option("input", options.input, "Model file or directory (shards)")->required();
-  convert->add_option("--to", options.to, "Output format")->check(CLI::IsMember({"safetensors", "gguf"}))->capture_default_str();
+  convert->add_option("--to", options.to, "Output format (default safetensors; gguf with --quant)")
+      ->check(CLI::IsMember({"safetensors", "gguf"}));
   convert->add_option("-o,--output", options.output, "Output file, or a directory to hold model.*")->required();
   convert->add_option("--dtype", options.dtype, "Narrow/widen float tensors (and dequantise block types) to this type")
       ->check(CLI::IsMember(dtype_names));
+  std::string quant_names;
+  for (const auto& name : amn::quant_type_names()) quant_names += (quant_names.empty() ? "" : " ") + name;
+  auto* quant = convert->add_option("--quant", options.quant,
+                                     "Quantise into GGUF, each tensor typed as llama-quantize types it (implies --to gguf): " +
+                                         quant_names)
+                    ->excludes("--dtype");
+  convert->add_flag("--pure", options.pure, "With --quant: one type for every quantisable tensor (no mixture)")->needs(quant);
+  convert->add_option("--imatrix", options.imatrix, "With --quant: llama.cpp importance matrix (GGUF, from llama-imatrix)")
+      ->needs(quant);
   add_engine_options(convert, options);
-  convert->footer("Example: amn convert model.pth --to gguf -o model.gguf");
+  convert->footer("Example: amn convert model.pth --to gguf -o model.gguf\n"
+                  "Example: amn convert model-f16.gguf --quant Q4_K_M -o model-Q4_K_M.gguf");
 
   auto* remember = app.add_subcommand("remember", "Recover full precision into safetensors (alias: dequantize)");
   remember->alias("dequantize");

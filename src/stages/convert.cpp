@@ -22,6 +22,7 @@
 #include "stages/engine.hpp"
 #include "stages/plain_rows.hpp"
 #include "stages/plan.hpp"
+#include "stages/quant_types.hpp"
 
 namespace amn {
 namespace stages {
@@ -35,11 +36,6 @@ uint64_t row_unit_elems(const PlannedTensor& planned) {
   return elems;
 }
 
-namespace {
-
-/// The planned output for input tensor `tensor_idx` turned into `to` (nullopt or the same
-/// type: copied as is): a float cast, a GGUF dequantisation, or f32 rows quantised into a block
-/// type.
 PlannedTensor plan_tensor_as(const Catalog& catalog, size_t tensor_idx, std::optional<DType> to) {
   const Tensor& tensor = catalog.tensors[tensor_idx];
   const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];
@@ -73,10 +69,26 @@ PlannedTensor plan_tensor_as(const Catalog& catalog, size_t tensor_idx, std::opt
   return planned;
 }
 
+void size_output(PlannedTensor& planned, const std::string& file, Target target) {
+  if (target == Target::Gguf && info(planned.out.dtype).gguf_id < 0) {
+    fail_unsupported(file, "tensor '" + planned.out.name + "' is " + std::string(info(planned.out.dtype).name) +
+                               ", which GGUF cannot hold" + (info(planned.out.dtype).is_float ? " (try --dtype bf16)" : ""));
+  }
+  auto elems = element_count(planned.out.shape);
+  auto nbytes = elems ? byte_size(planned.out.dtype, *elems) : std::nullopt;
+  if (!nbytes) fail_parse(file, "tensor '" + planned.out.name + "': size overflows");
+  planned.out.nbytes = *nbytes;
+}
+
+namespace {
+
 /// The planned output for one input tensor that no multi-tensor scheme claims, under --dtype /
-/// remember.
+/// remember. A GGUF output narrows only what llama.cpp would quantise (gguf_float_type).
 PlannedTensor plan_tensor(const Catalog& catalog, size_t tensor_idx, const ConvertOptions& options) {
   const Tensor& tensor = catalog.tensors[tensor_idx];
+  if (options.target == Target::Gguf && options.dtype) {
+    return plan_tensor_as(catalog, tensor_idx, gguf_float_type(catalog, tensor, *options.dtype));
+  }
   if (is_block_type(tensor.dtype) && (options.dequantize || options.dtype)) {
     return plan_tensor_as(catalog, tensor_idx, options.dtype.value_or(DType::BF16));
   }
@@ -92,7 +104,9 @@ PlannedTensor plan_tensor(const Catalog& catalog, size_t tensor_idx, const Conve
 }  // namespace
 
 Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits) {
+  if (!options.quant.empty()) return make_quant_plan(catalog, options, limits);
   Plan plan;
+  if (options.target == Target::Gguf && options.dtype) plan.gguf_updates = gguf_file_type_updates(*options.dtype);
   // remember, or convert to a float --dtype: multi-tensor schemes replace their companions by
   // one dequantised tensor each, placed where its anchor tensor was (a plain cast of FP8 codes
   // without their scales would be wrong).
@@ -120,14 +134,7 @@ Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limi
     } else {
       planned = plan_tensor(catalog, tensor_idx, options);
     }
-    if (options.target == Target::Gguf && info(planned.out.dtype).gguf_id < 0) {
-      fail_unsupported(file, "tensor '" + planned.out.name + "' is " + std::string(info(planned.out.dtype).name) +
-                                 ", which GGUF cannot hold" + (info(planned.out.dtype).is_float ? " (try --dtype bf16)" : ""));
-    }
-    auto elems = element_count(planned.out.shape);
-    auto nbytes = elems ? byte_size(planned.out.dtype, *elems) : std::nullopt;
-    if (!nbytes) fail_parse(file, "tensor '" + planned.out.name + "': size overflows");
-    planned.out.nbytes = *nbytes;
+    size_output(planned, file, options.target);
     plan.tensors.push_back(std::move(planned));
   }
   return plan;
@@ -197,6 +204,18 @@ MetaEntry meta_int(const std::string& key, MetaType type, uint64_t value) {
   return entry;
 }
 
+/// The input's KV pairs with `updates` applied as gguf_set_val does: an updated key leaves its
+/// place and is appended, in update order.
+std::vector<MetaEntry> updated_metadata(const std::vector<MetaEntry>& metadata, const std::vector<MetaEntry>& updates) {
+  std::vector<MetaEntry> merged;
+  for (const auto& entry : metadata) {
+    bool replaced = std::any_of(updates.begin(), updates.end(), [&](const MetaEntry& update) { return update.key == entry.key; });
+    if (!replaced) merged.push_back(entry);
+  }
+  merged.insert(merged.end(), updates.begin(), updates.end());
+  return merged;
+}
+
 /// `model.safetensors.index.json` as huggingface_hub writes it.
 std::string index_json(const std::vector<FilePlan>& files, const Plan& plan, uint64_t total_size) {
   rapidjson::StringBuffer buffer;
@@ -243,7 +262,8 @@ std::vector<FilePlan> plan_files(const Catalog& catalog, Plan& plan, const Conve
       }
       // As llama.cpp's gguf-split: the model's KV pairs live in the first split only.
       static const std::vector<MetaEntry> kNone;
-      file.layout = formats::layout_gguf(out, shard_idx == 0 ? catalog.metadata : kNone, split_keys);
+      file.layout = formats::layout_gguf(out, shard_idx == 0 ? updated_metadata(catalog.metadata, plan.gguf_updates) : kNone,
+                                         split_keys);
     } else {
       file.layout = formats::layout_safetensors(out, catalog.metadata);
     }
@@ -265,6 +285,7 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
 
   ConvertResult result;
   result.tensors = plan.tensors.size();
+  result.warnings = plan.warnings;
   uint64_t tensor_bytes = 0;
   for (const auto& planned : plan.tensors) tensor_bytes += planned.out.nbytes;
   for (const auto& file : files) {
@@ -318,6 +339,12 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
 }  // namespace amn
 
 namespace amn {
+
+std::vector<std::string> quant_type_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : quant::file_type_names()) names.emplace_back(entry.name);
+  return names;
+}
 
 std::optional<uint64_t> parse_size(const std::string& text) {
   size_t used = 0;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,9 +43,37 @@ struct PlannedTensor {
 struct Plan {
   std::vector<PlannedTensor> tensors;
   std::string scheme;          ///< multi-tensor schemes dequantised ("" when none)
+  /// GGUF output: KV pairs that replace the input's (llama-quantize's rule: the key is removed
+  /// and appended after the others), e.g. general.file_type for the types written.
+  std::vector<MetaEntry> gguf_updates;
+  std::vector<std::string> warnings;  ///< for the person running it (the CLI prints them)
 };
 
 /// Chooses each tensor's output dtype and transform; refuses what the target cannot hold.
 [[nodiscard]] Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits);
+
+/// The planned output for input tensor `tensor_idx` turned into `to` (nullopt or the same type:
+/// copied as is): a float cast, a GGUF dequantisation, or f32 rows quantised into a block type.
+/// Refuses, naming the file and tensor, what amn cannot convert.
+[[nodiscard]] PlannedTensor plan_tensor_as(const Catalog& catalog, size_t tensor_idx, std::optional<DType> to);
+
+/// Sets `planned.out.nbytes`; refuses a type the target cannot hold or a size that overflows.
+void size_output(PlannedTensor& planned, const std::string& file, Target target);
+
+// ---- GGUF outputs (gguf_plan.cpp): llama.cpp's rules for what is narrowed or quantised ------
+
+/// The type a GGUF output gives `tensor` under `--dtype to`: `to` for what llama-quantize would
+/// quantise (2-D+ weights, not norms, ...), else the tensor's own type, except that 1-D float
+/// tensors become F32 (llama.cpp's kernels need F32 norms; convert_hf_to_gguf.py writes them so).
+[[nodiscard]] std::optional<DType> gguf_float_type(const Catalog& catalog, const Tensor& tensor, DType to);
+
+/// general.quantization_version and general.file_type for a GGUF whose tensors were narrowed to
+/// F32, F16 or BF16.
+[[nodiscard]] std::vector<MetaEntry> gguf_file_type_updates(DType to);
+
+/// The plan of `convert --quant`: every tensor typed as llama-quantize types it (quant_types.hpp),
+/// in llama-quantize's tensor order, with the importance matrix's rows attached and the KV pairs
+/// llama-quantize sets.
+[[nodiscard]] Plan make_quant_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits);
 
 }  // namespace amn::stages
