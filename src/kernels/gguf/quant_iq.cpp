@@ -111,6 +111,64 @@ float iq4_spread(const float* x, size_t count) {
   return sum_squares(x, count) * (2.0f / static_cast<float>(count));
 }
 
+/// kIq4Thresholds[k − 1], k = 1 … 15: the least float that nearest_iq4_code maps to code k or
+/// above. nearest_iq4_code is monotone (its last comparison, x − below < above − x, flips once
+/// between two neighbouring values), so for every float x it equals the number of thresholds t
+/// with !(x < t): NaN counts all 15, as nearest_iq4_code ends a NaN on the last code. Found by
+/// bisection over the floats between neighbouring values, with nearest_iq4_code itself (checked
+/// against nearest_iq4_code for all 2^32 floats).
+const std::array<float, kIq4LastCode> kIq4Thresholds = [] {
+  // floats in order ↔ ints in order (−0 and +0 both 0)
+  const auto key = [](float value) {
+    const auto bits = std::bit_cast<int32_t>(value);
+    return bits >= 0 ? bits : -(bits & std::numeric_limits<int32_t>::max());
+  };
+  const auto from_key = [](int32_t k) {
+    return std::bit_cast<float>(k >= 0 ? k : (-k) | std::numeric_limits<int32_t>::min());
+  };
+  std::array<float, kIq4LastCode> thresholds{};
+  for (int code = 1; code <= kIq4LastCode; ++code) {
+    int64_t below = key(iq4_value(code - 1));  // maps below `code` (int64: keys span 2^32)
+    int64_t at = key(iq4_value(code));         // maps to `code`
+    while (at - below > 1) {
+      const auto middle = static_cast<int32_t>((below + at) / 2);
+      if (nearest_iq4_code(from_key(middle)) >= code) {
+        at = middle;
+      } else {
+        below = middle;
+      }
+    }
+    thresholds[static_cast<size_t>(code - 1)] = from_key(static_cast<int32_t>(at));
+  }
+  return thresholds;
+}();
+
+/// kValuesIq4nl[k] − kValuesIq4nl[k − 1] for k = 1 … 15: iq4_value(nearest_iq4_code(x)) is
+/// iq4_value(0) plus the steps of the thresholds x reaches (whole numbers: exact in any order).
+const std::array<float, kIq4LastCode> kIq4Steps = [] {
+  std::array<float, kIq4LastCode> steps{};
+  for (int code = 1; code <= kIq4LastCode; ++code) {
+    steps[static_cast<size_t>(code - 1)] = iq4_value(code) - iq4_value(code - 1);
+  }
+  return steps;
+}();
+
+/// iq4_value(nearest_iq4_code(x)) without branches (so loops of it vectorise).
+float nearest_iq4_value(float x, const float* thresholds, const float* steps) {
+  float value = iq4_value(0);
+#pragma GCC unroll 16
+  for (int k = 0; k < kIq4LastCode; ++k) value += x < thresholds[k] ? 0.0f : steps[k];
+  return value;
+}
+
+/// nearest_iq4_code(x) without branches.
+uint8_t nearest_iq4_code_counted(float x, const float* thresholds) {
+  int code = 0;
+#pragma GCC unroll 16
+  for (int k = 0; k < kIq4LastCode; ++k) code += x < thresholds[k] ? 0 : 1;
+  return static_cast<uint8_t>(code);
+}
+
 /// FitSums of a sub-block for the codes nearest to x · inverse_scale.
 FitSums iq4_fit_sums(const float* x, const float* weight, float inverse_scale) {
   FitSums sums;
@@ -122,11 +180,9 @@ FitSums iq4_fit_sums(const float* x, const float* weight, float inverse_scale) {
   return sums;
 }
 
-/// The scale of one sub-block (0 when every |x| is negligible). Starts from the scale that maps
-/// the element of largest magnitude onto the table's extreme value −127, then tries the inverse
-/// scales (−127 + step) / max for |step| ≤ 7, keeping the least-squares scale of whichever code
-/// set explains the most weighted energy.
-float fit_iq4_scale(const float* x, const float* weight) {
+/// fit_iq4_scale (below) one trial after the other, as ggml: for sub-blocks holding an infinity
+/// or NaN.
+float fit_iq4_scale_sequential(const float* x, const float* weight) {
   float amax = 0.0f;
   float max = 0.0f;  // the signed element of largest magnitude (the first on ties)
   for (size_t elem = 0; elem < kIq4SubElems; ++elem) {
@@ -152,13 +208,56 @@ float fit_iq4_scale(const float* x, const float* weight) {
   return scale;
 }
 
+/// The scale of one sub-block (0 when every |x| is negligible). Starts from the scale that maps
+/// the element of largest magnitude onto the table's extreme value −127, then tries the inverse
+/// scales (−127 + step) / max for |step| ≤ 7, keeping the least-squares scale of whichever code
+/// set explains the most weighted energy.
+///
+/// The 16 trials are independent until they are compared, so their sums are formed side by side
+/// (one trial per lane, each still adding in element order) with the branch-free code search;
+/// then compared in ggml's order.
+float fit_iq4_scale(const float* x, const float* weight) {
+  constexpr int kTrials = 2 * kIq4ScaleSteps + 2;  // the start, then steps −7 … 7
+  const quant::SignedMax extreme = quant::signed_max(x, kIq4SubElems);
+  if (!extreme.finite) return fit_iq4_scale_sequential(x, weight);
+  if (extreme.amax < quant::kGroupMaxEps) return 0.0f;
+  const float max = extreme.max;
+  float inverse_scales[kTrials];
+  inverse_scales[0] = 1 / (-max / iq4_value(0));
+  for (int step = -kIq4ScaleSteps; step <= kIq4ScaleSteps; ++step) {
+    inverse_scales[step + kIq4ScaleSteps + 1] = static_cast<float>(step + kValuesIq4nl[0]) / max;
+  }
+  const float* thresholds = kIq4Thresholds.data();
+  const float* steps = kIq4Steps.data();
+  float qx[kTrials] = {};
+  float q2[kTrials] = {};
+  for (size_t elem = 0; elem < kIq4SubElems; ++elem) {
+    AMN_LANE_LOOP
+    for (int trial = 0; trial < kTrials; ++trial) {
+      const float value = nearest_iq4_value(inverse_scales[trial] * x[elem], thresholds, steps);
+      qx[trial] += weight[elem] * value * x[elem];
+      q2[trial] += weight[elem] * value * value;
+    }
+  }
+  float scale = q2[0] > 0 ? qx[0] / q2[0] : 0.0f;
+  float best = scale * qx[0];
+  for (int trial = 1; trial < kTrials; ++trial) {
+    if (q2[trial] > 0 && qx[trial] * qx[trial] > best * q2[trial]) {
+      scale = qx[trial] / q2[trial];
+      best = scale * qx[trial];
+    }
+  }
+  return scale;
+}
+
 /// Packs the codes of a sub-block for x · inverse_scale: element j in the low nibble of byte j,
 /// element j + 16 in the high nibble.
 void pack_iq4_codes(const float* x, float inverse_scale, uint8_t* out) {
   constexpr size_t kHalf = kIq4SubElems / 2;
+  const float* thresholds = kIq4Thresholds.data();
   for (size_t elem = 0; elem < kHalf; ++elem) {
-    const uint8_t low = nearest_iq4_code(inverse_scale * x[elem]);
-    const uint8_t high = nearest_iq4_code(inverse_scale * x[elem + kHalf]);
+    const uint8_t low = nearest_iq4_code_counted(inverse_scale * x[elem], thresholds);
+    const uint8_t high = nearest_iq4_code_counted(inverse_scale * x[elem + kHalf], thresholds);
     out[elem] = static_cast<uint8_t>(low | (high << 4));
   }
 }
