@@ -28,12 +28,6 @@ namespace {
 
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
-/// Most worker threads a run starts, whatever --threads or SLURM_CPUS_PER_TASK ask: 4 per core,
-/// and never more than this (a typo, or a value meant for another machine, must not start
-/// hundreds of thousands of threads, each with its own stack and input scratch).
-constexpr unsigned kMaxThreads = 1024;
-constexpr unsigned kThreadsPerCore = 4;
-
 struct Options {
   std::string input;
   std::string output;
@@ -116,29 +110,6 @@ void add_engine_options(CLI::App* command, Options& options) {
   command->add_flag("-q,--quiet", options.quiet, "Print nothing on success");
   command->add_flag("-v,--verbose", options.verbose, "Say how the engine runs (threads, chunk size, budget, I/O path, kernel ISA level)");
   add_limit_options(command, options);
-}
-
-/// The thread count for the engine: --threads, else SLURM_CPUS_PER_TASK when it holds a positive
-/// number (the engine's first choice, read here so it can be bounded), each lowered to
-/// min(4 × cores, 1024); 0 leaves the choice to the engine (the cgroup quota, else the cores).
-unsigned bounded_threads(unsigned requested, bool verbose) {
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  const unsigned ceiling = std::min(kMaxThreads, kThreadsPerCore * cores);
-  std::string source = "--threads";
-  uint64_t wanted = requested;
-  if (wanted == 0) {
-    const char* slurm = std::getenv("SLURM_CPUS_PER_TASK");
-    const long long value = slurm ? std::strtoll(slurm, nullptr, 10) : 0;  // as atoi reads it, without overflow
-    if (value <= 0) return 0;
-    wanted = static_cast<uint64_t>(value);
-    source = "SLURM_CPUS_PER_TASK";
-  }
-  if (wanted <= ceiling) return static_cast<unsigned>(wanted);
-  if (verbose) {
-    std::cerr << "amn: " << source << " " << wanted << " lowered to " << ceiling << " threads (" << kThreadsPerCore
-              << " per core on " << cores << " cores, at most " << kMaxThreads << ")\n";
-  }
-  return ceiling;
 }
 
 const std::map<std::string, amn::DType> kDtypeChoices = {
@@ -241,7 +212,7 @@ int run_convert(const Options& options, const char* verb) {
   convert.imatrix = options.imatrix;
   convert.dequantize = std::string(verb) == "remember";
   convert.force = options.force;
-  convert.threads = bounded_threads(options.threads, options.verbose);
+  convert.threads = options.threads;
   convert.dry_run = options.dry_run;
   for (const auto& [text, field] : {std::pair{options.memory_budget, &convert.memory_budget},
                                     std::pair{options.max_shard_size, &convert.max_shard_size},

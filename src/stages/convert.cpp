@@ -302,6 +302,7 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   for (const auto& file : files) largest_file = std::max(largest_file, file.layout.file_size);
   stages::EngineConfig config = stages::configure(plan, options, largest_file);
   result.threads = config.threads;
+  if (!config.threads_note.empty()) result.warnings.push_back(config.threads_note);
   result.memory_budget = config.memory_budget;
   result.chunk_bytes = config.window;
   result.io_mode = std::string(io::write_mode_name(config.mode)) + (config.direct ? "+O_DIRECT" : "");

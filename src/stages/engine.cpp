@@ -206,7 +206,9 @@ class Filler {
 
 EngineConfig configure(const Plan& plan, const ConvertOptions& options, uint64_t largest_file) {
   EngineConfig config;
-  config.threads = options.threads ? options.threads : default_threads();
+  ThreadChoice threads = choose_threads(options.threads);
+  config.threads = threads.threads;
+  config.threads_note = threads.lowered;
   config.memory_budget = effective_budget(options.memory_budget);
   config.mode = io::probe_write_mode();
   const size_t tokens = 2 * static_cast<size_t>(config.threads) + 1;

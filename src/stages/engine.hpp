@@ -27,6 +27,7 @@ struct FilePlan {
 /// How the engine runs, decided once from the options, the machine and the plan.
 struct EngineConfig {
   unsigned threads = 1;
+  std::string threads_note;     ///< "" or why the thread count asked for was lowered
   uint64_t window = 0;          ///< output bytes per work item
   size_t buffers = 0;           ///< window buffers in flight (pipeline tokens + queued writes)
   io::WriteMode mode = io::WriteMode::Pwrite;

@@ -79,14 +79,29 @@ CgroupLimits cgroup_limits() {
 
 }  // namespace
 
-unsigned default_threads() {
-  if (const char* slurm = std::getenv("SLURM_CPUS_PER_TASK")) {
-    int value = std::atoi(slurm);
-    if (value > 0) return static_cast<unsigned>(value);
+ThreadChoice choose_threads(unsigned requested) {
+  constexpr uint64_t kMaxThreads = 1024;
+  constexpr uint64_t kThreadsPerCore = 4;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const uint64_t ceiling = std::min(kMaxThreads, kThreadsPerCore * cores);
+  std::string source = "--threads";
+  uint64_t wanted = requested;
+  if (wanted == 0) {
+    const char* slurm = std::getenv("SLURM_CPUS_PER_TASK");
+    const long long value = slurm ? std::strtoll(slurm, nullptr, 10) : 0;  // saturates instead of overflowing
+    if (value > 0) {
+      wanted = static_cast<uint64_t>(value);
+      source = "SLURM_CPUS_PER_TASK";
+    }
   }
-  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  if (auto cpus = cgroup_limits().cpus) return std::clamp(static_cast<unsigned>(std::ceil(*cpus)), 1u, cores);
-  return cores;
+  if (wanted == 0) {
+    auto cpus = cgroup_limits().cpus;
+    return {cpus ? std::clamp(static_cast<unsigned>(std::ceil(*cpus)), 1u, cores) : cores, ""};
+  }
+  if (wanted <= ceiling) return {static_cast<unsigned>(wanted), ""};
+  return {static_cast<unsigned>(ceiling), source + " " + std::to_string(wanted) + " lowered to " + std::to_string(ceiling) +
+                                              " threads (" + std::to_string(kThreadsPerCore) + " per core on " +
+                                              std::to_string(cores) + " cores, at most " + std::to_string(kMaxThreads) + ")"};
 }
 
 uint64_t effective_budget(uint64_t requested) {
