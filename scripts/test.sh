@@ -8,7 +8,7 @@
 #               (test/clients: llama.cpp, built CPU-only from the pinned llama-cpp-python sdist)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --test || { echo "0 passed, 1 failed"; exit 1; }
+scripts/setup.sh "$([ "${1:-}" = "--clients" ] && echo --clients || echo --test)" || { echo "0 passed, 1 failed"; exit 1; }
 
 passed=0
 failed=0
