@@ -449,7 +449,8 @@ struct GroupLanes {
 /// make_qkx_quants on every group of `lanes` at once (weights given), the groups in lockstep:
 /// group g's codes go to codes + g · kElems, its d to scales[g] and m to mins_out[g]. Each lane
 /// performs make_qkx_quants's float operations in its order; the branches become selects. The
-/// trial codes are rounded as floats, clamp then round to even, which equals ggml's
+/// trial codes are rounded as floats, round to even then clamp (rounding first keeps GCC from
+/// folding the clamped ends into branches), which equals ggml's
 /// clamp(nearest_int) while |scale · (x − min)| < 2^22; a group where that fails (a constant
 /// group, an infinity or NaN somewhere) is redone by make_qkx_quants.
 template <size_t kGroups, size_t kElems>
@@ -500,7 +501,7 @@ void make_qkx_quants_lanes(const GroupLanes<kGroups, kElems>& lanes, int nmax, u
     for (size_t g = 0; g < kGroups; ++g) {
       const float value = inv_scale[g] * (x[i][g] - min[g]);
       exact[g] &= static_cast<int32_t>(std::fabs(value) < kExactLimit);
-      const float code = round_even_small(std::min(std::max(value, 0.0f), top));
+      const float code = std::min(std::max(round_even_small(value), 0.0f), top);
       float diff = scale[g] * code + min[g] - x[i][g];
       diff = absolute ? std::fabs(diff) : diff * diff;
       best_error[g] += w[i][g] * diff;
@@ -520,7 +521,7 @@ void make_qkx_quants_lanes(const GroupLanes<kGroups, kElems>& lanes, int nmax, u
     for (size_t g = 0; g < kGroups; ++g) {
         const float value = inv_scale[g] * (x[i][g] - min[g]);
         exact[g] &= static_cast<int32_t>(std::fabs(value) < kExactLimit);
-        const float code = round_even_small(std::min(std::max(value, 0.0f), top));
+        const float code = std::min(std::max(round_even_small(value), 0.0f), top);
         trial[i][g] = code;
         sum_l[g] += w[i][g] * code;
         sum_l2[g] += w[i][g] * code * code;

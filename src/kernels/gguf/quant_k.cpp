@@ -111,19 +111,21 @@ BlockQ2_K q2_k_block(const float* x, const float* importance) {
   float scales[kSmallSubs];
   float mins[kSmallSubs];
   uint8_t codes[kSuperElems];
-  float weights[kSmallSub];
   BlockQ2_K block{};
+  // the sub-blocks side by side (quant::GroupLanes): every sum below still runs in element order
+  quant::GroupLanes<kSmallSubs, kSmallSub> lanes;
+  lanes.load_x(x);
 
   if (!importance) {
     // Fits weighted by |x| minimising the absolute error; the sub-block scales and mins are
     // then scaled so the largest of each gets code 15 (unclamped, as ggml).
+    for (size_t i = 0; i < kSmallSub; ++i) {
+      for (size_t sub = 0; sub < kSmallSubs; ++sub) lanes.w[i][sub] = std::fabs(lanes.x[i][sub]);
+    }
+    quant::make_qkx_quants_lanes(lanes, kMaxCode, codes, scales, mins, kReferenceSearch, FitError::Absolute);
     float max_scale = 0.0f;
     float max_min = 0.0f;
     for (size_t sub = 0; sub < kSmallSubs; ++sub) {
-      const float* sub_x = x + sub * kSmallSub;
-      for (size_t i = 0; i < kSmallSub; ++i) weights[i] = std::fabs(sub_x[i]);
-      scales[sub] = quant::make_qkx_quants(kSmallSub, kMaxCode, sub_x, weights, codes + sub * kSmallSub, &mins[sub],
-                                           kReferenceSearch, FitError::Absolute);
       if (scales[sub] > max_scale) max_scale = scales[sub];
       if (mins[sub] > max_min) max_min = mins[sub];
     }
@@ -143,13 +145,15 @@ BlockQ2_K q2_k_block(const float* x, const float* importance) {
     block.dmin = to_half(max_min > 0 ? max_min / kMaxScaleCode : 0.0f);
   } else {
     const float variance = sum_of_squares(x, kSuperElems) / kSuperElems;
-    float weight_sums[kSmallSubs];
-    for (size_t sub = 0; sub < kSmallSubs; ++sub) {
-      const float* sub_x = x + sub * kSmallSub;
-      weight_sums[sub] = importance_weights(sub_x, importance + sub * kSmallSub, variance, kSmallSub, weights);
-      scales[sub] = quant::make_qkx_quants(kSmallSub, kMaxCode, sub_x, weights, codes + sub * kSmallSub, &mins[sub],
-                                           kWeightedSearch, FitError::Squared);
+    float weight_sums[kSmallSubs] = {};
+    for (size_t i = 0; i < kSmallSub; ++i) {
+      for (size_t sub = 0; sub < kSmallSubs; ++sub) {
+        const float xi = lanes.x[i][sub];
+        lanes.w[i][sub] = importance[sub * kSmallSub + i] * std::sqrt(variance + xi * xi);
+        weight_sums[sub] += lanes.w[i][sub];
+      }
     }
+    quant::make_qkx_quants_lanes(lanes, kMaxCode, codes, scales, mins, kWeightedSearch, FitError::Squared);
     uint8_t scale_codes[kSmallSubs];
     uint8_t min_codes[kSmallSubs];
     block.d = to_half(quant::make_qp_quants(kSmallSubs, kMaxScaleCode, scales, scale_codes, weight_sums));
