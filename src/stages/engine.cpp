@@ -83,12 +83,13 @@ struct Scratch {
   std::vector<std::byte> unit;   ///< one output unit cut at a window edge
 };
 
-/// Refuses a row that ggml would quantise into garbage (a NaN or infinite scale).
-void check_finite(const PlannedTensor& planned, const float* values, uint64_t count) {
-  for (uint64_t idx = 0; idx < count; ++idx) {
-    if (!std::isfinite(values[idx])) {
-      throw Error(ErrorCode::Unsupported, "tensor '" + planned.out.name + "': element " + std::to_string(idx) +
-                                              " of a row is not finite; refusing to quantise it to " +
+/// Refuses rows [first, first + count) when one holds a NaN or an infinity, which ggml would
+/// quantise into a garbage scale (llama-quantize's row validation fails on them too).
+void check_finite(const PlannedTensor& planned, uint64_t first, uint64_t count, uint64_t row_elems, const float* rows) {
+  for (uint64_t idx = 0; idx < count * row_elems; ++idx) {
+    if (!std::isfinite(rows[idx])) {
+      throw Error(ErrorCode::Unsupported, "tensor '" + planned.out.name + "': row " + std::to_string(first + idx / row_elems) +
+                                              " holds a NaN or infinite value; refusing to quantise it to " +
                                               std::string(info(planned.out.dtype).name));
     }
   }
@@ -98,7 +99,7 @@ void check_finite(const PlannedTensor& planned, const float* values, uint64_t co
 /// matrix of a 3-D tensor (an expert) takes its own slice of the importance weights.
 void quantise_rows(const PlannedTensor& planned, uint64_t first, uint64_t count, const float* rows, std::byte* target) {
   const uint64_t row_elems = row_unit_elems(planned);
-  check_finite(planned, rows, count * row_elems);
+  check_finite(planned, first, count, row_elems, rows);
   const auto& shape = planned.out.shape;
   const uint64_t matrix_rows = shape.size() >= 2 ? static_cast<uint64_t>(shape[shape.size() - 2]) : 1;
   const uint64_t row_bytes = row_elems / info(planned.out.dtype).block_elems * info(planned.out.dtype).block_bits / 8;

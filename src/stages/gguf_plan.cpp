@@ -133,7 +133,12 @@ Plan make_quant_plan(const Catalog& catalog, const ConvertOptions& options, cons
     names.push_back(tensor.name);
   }
   const quant::QuantRequest request{parsed.ftype, options.pure, imatrix.has_value(), parsed.copy};
-  const auto choices = quant::choose_types(facts, refs, request);
+  std::vector<quant::TensorChoice> choices;
+  try {
+    choices = quant::choose_types(facts, refs, request);
+  } catch (const Error& error) {  // the chooser sees names, not files
+    throw Error(error.code(), first_file + ": " + error.what());
+  }
   for (size_t tensor_idx : quant::quantize_order(names)) {
     const Tensor& tensor = catalog.tensors[tensor_idx];
     const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];

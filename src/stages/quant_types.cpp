@@ -479,12 +479,12 @@ ModelFacts model_facts(const Catalog& catalog) {
   ModelFacts facts;
   const MetaEntry* arch = meta(catalog, "general.architecture");
   if (arch == nullptr || arch->value.type != MetaType::String) {
-    throw Error(ErrorCode::Unsupported, "quantisation: the model has no general.architecture");
+    fail_unsupported(catalog.files.front(), "quantisation: the model has no general.architecture");
   }
   facts.arch = std::get<std::string>(arch->value.value);
   auto block_count = meta_uint(meta(catalog, facts.arch + ".block_count"));
   if (!block_count) {
-    throw Error(ErrorCode::Unsupported, "quantisation: the model has no " + facts.arch + ".block_count");
+    fail_unsupported(catalog.files.front(), "quantisation: the model has no " + facts.arch + ".block_count");
   }
   facts.n_layer = to_u32(block_count);
   facts.n_expert = to_u32(meta_uint(meta(catalog, facts.arch + ".expert_count")));

@@ -8,6 +8,7 @@ import hashlib
 import json
 
 import gguf
+import numpy as np
 import pytest
 
 from conftest import FIXTURES, SANITIZED, run
@@ -161,6 +162,40 @@ def test_imatrix_that_is_not_one_is_refused(tmp_path):
                "-o", tmp_path / "out.gguf", check=1)
     assert "all_types.gguf" in proc.stderr and "imatrix" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_naming_the_tensor(bad, tmp_path):
+    source = tmp_path / "bad.gguf"
+    writer = gguf.GGUFWriter(source, arch="llama")
+    writer.add_block_count(1)
+    good = np.ones((4, 64), np.float32)
+    broken = good.copy()
+    broken[2, 17] = bad
+    writer.add_tensor("blk.0.attn_q.weight", good)
+    writer.add_tensor("blk.0.attn_k.weight", broken)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = run("convert", source, "--quant", "Q8_0", "--pure", "-o", out_dir / "out.gguf", check=1)
+    assert "blk.0.attn_k.weight" in proc.stderr and "row 2" in proc.stderr, proc.stderr
+    assert list(out_dir.iterdir()) == []
+
+
+def test_quant_without_the_architecture_keys_is_refused_naming_the_file(tmp_path):
+    source = tmp_path / "no-blocks.gguf"
+    writer = gguf.GGUFWriter(source, arch="llama")
+    writer.add_tensor("blk.0.attn_q.weight", np.ones((4, 64), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    proc = run("convert", source, "--quant", "Q8_0", "-o", tmp_path / "out.gguf", check=1)
+    assert "no-blocks.gguf" in proc.stderr and "llama.block_count" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out.gguf").exists()
 
 
 def test_quant_streams_in_small_windows(tmp_path):
