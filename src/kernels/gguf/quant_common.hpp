@@ -581,6 +581,82 @@ void make_qkx_quants_lanes(const GroupLanes<kGroups, kElems>& lanes, int nmax, u
   }
 }
 
+/// make_q3_quants on every group of `lanes` (x only; the weights are x²): group g's codes (bias
+/// nmax included) go to codes + g · kElems and its d to scales[g]. The start codes and their sums
+/// are formed for all groups at once, side by side (each sum in element order); the passes of
+/// coordinate descent, which rarely change a code and so mostly cost predictable branches, then
+/// run group by group as in ggml. Groups with an infinity or NaN are redone by make_q3_quants.
+template <size_t kGroups, size_t kElems>
+void make_q3_quants_lanes(const GroupLanes<kGroups, kElems>& lanes, const float* x_groups, int nmax, int8_t* codes,
+                          float* scales) {
+  using Lane = float[kGroups];
+  constexpr int kPasses = 5;
+  const auto& x = lanes.x;
+  Lane inv_scale;
+  bool finite[kGroups];
+  bool negligible[kGroups];
+  for (size_t g = 0; g < kGroups; ++g) {
+    const SignedMax extreme = signed_max(x_groups + g * kElems, kElems);
+    finite[g] = extreme.finite;
+    negligible[g] = extreme.finite && extreme.amax < kGroupMaxEps;
+    // lanes left out compute with 1 (their results are replaced below)
+    inv_scale[g] = extreme.finite && !negligible[g] ? static_cast<float>(-nmax) / extreme.max : 1.0f;
+  }
+  int32_t code[kElems][kGroups];
+  Lane sum_lx = {};
+  Lane sum_l2 = {};
+  for (size_t i = 0; i < kElems; ++i) {
+    AMN_LANE_LOOP
+    for (size_t g = 0; g < kGroups; ++g) {
+      const float xi = x[i][g];
+      const int32_t l = std::clamp(nearest_int(inv_scale[g] * xi), -nmax, nmax - 1);
+      code[i][g] = l;
+      const float w = xi * xi;
+      sum_lx[g] += w * xi * static_cast<float>(l);
+      sum_l2[g] += w * static_cast<float>(l) * static_cast<float>(l);
+    }
+  }
+  for (size_t g = 0; g < kGroups; ++g) {
+    int8_t* group_codes = codes + g * kElems;
+    if (!finite[g]) {
+      scales[g] = make_q3_quants(static_cast<int>(kElems), nmax, x_groups + g * kElems, group_codes);
+      continue;
+    }
+    if (negligible[g]) {
+      std::fill(group_codes, group_codes + kElems, int8_t{0});
+      scales[g] = 0.0f;
+      continue;
+    }
+    float group_lx = sum_lx[g];
+    float group_l2 = sum_l2[g];
+    for (int pass = 0; pass < kPasses; ++pass) {
+      int changed = 0;
+      for (size_t i = 0; i < kElems; ++i) {
+        const float xi = x[i][g];
+        const float w = xi * xi;
+        const auto old_code = static_cast<float>(code[i][g]);
+        float others_lx = group_lx - w * xi * old_code;
+        if (!(others_lx > 0)) continue;
+        float others_l2 = group_l2 - w * old_code * old_code;
+        const int new_code = std::clamp(nearest_int(xi * others_l2 / others_lx), -nmax, nmax - 1);
+        if (new_code == code[i][g]) continue;
+        const auto new_code_f = static_cast<float>(new_code);
+        others_lx += w * xi * new_code_f;
+        others_l2 += w * new_code_f * new_code_f;
+        if (others_l2 > 0 && others_lx * others_lx * group_l2 > group_lx * group_lx * others_l2) {
+          code[i][g] = new_code;
+          group_lx = others_lx;
+          group_l2 = others_l2;
+          ++changed;
+        }
+      }
+      if (changed == 0) break;
+    }
+    for (size_t i = 0; i < kElems; ++i) group_codes[i] = static_cast<int8_t>(code[i][g] + nmax);
+    scales[g] = group_l2 > 0.0f ? group_lx / group_l2 : 0.0f;
+  }
+}
+
 /// Codes for non-negative values (sub-block scales and mins) with a single scale: x ≈ d · l,
 /// l ≤ nmax, minimising Σ w · (x − d·l)² (ggml make_qp_quants). Picks the best of nine inverse
 /// scales (nmax + 0.1·k) / max, k in −4…4, then runs up to 5 passes of coordinate descent on the

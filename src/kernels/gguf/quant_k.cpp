@@ -203,10 +203,13 @@ BlockQ3_K q3_k_block(const float* x, const float* importance) {
 
   if (!importance) {
     // The sub-block scale of largest magnitude (first on ties) maps to scale code −32.
+    // the sub-blocks side by side (quant::GroupLanes), each fitted in element order
+    quant::GroupLanes<kSmallSubs, kSmallSub> lanes;
+    lanes.load_x(x);
+    quant::make_q3_quants_lanes(lanes, x, kCodeBias, codes, scales);
     float max_scale = 0.0f;
     float amax = 0.0f;
     for (size_t sub = 0; sub < kSmallSubs; ++sub) {
-      scales[sub] = quant::make_q3_quants(kSmallSub, kCodeBias, x + sub * kSmallSub, codes + sub * kSmallSub);
       if (std::fabs(scales[sub]) > amax) {
         amax = std::fabs(scales[sub]);
         max_scale = scales[sub];
@@ -244,16 +247,17 @@ BlockQ3_K q3_k_block(const float* x, const float* importance) {
     requantize_symmetric(x + sub * kSmallSub, kSmallSub, sub_scale, kCodeBias, codes + sub * kSmallSub);
   }
 
-  // Codes 4..7 set bit (e / 32) of hmask[e % 32] and keep their low 2 bits in qs.
+  // Codes 4..7 set bit (e / 32) of hmask[e % 32] and keep their low 2 bits in qs (branch-free:
+  // the codes are 0..7).
   constexpr size_t kMaskBytes = sizeof(block.hmask);
   uint8_t low_codes[kSuperElems];
-  for (size_t elem = 0; elem < kSuperElems; ++elem) {
-    int code = codes[elem];
-    if (code > 3) {
-      block.hmask[elem % kMaskBytes] = static_cast<uint8_t>(block.hmask[elem % kMaskBytes] | (1u << (elem / kMaskBytes)));
-      code -= kCodeBias;
+  for (size_t bit = 0; bit < kSuperElems / kMaskBytes; ++bit) {
+    for (size_t lane = 0; lane < kMaskBytes; ++lane) {
+      const size_t elem = bit * kMaskBytes + lane;
+      const int high = codes[elem] > 3 ? 1 : 0;
+      block.hmask[lane] = static_cast<uint8_t>(block.hmask[lane] | (high << bit));
+      low_codes[elem] = static_cast<uint8_t>(codes[elem] - kCodeBias * high);
     }
-    low_codes[elem] = static_cast<uint8_t>(code);
   }
   pack_2bit_codes(low_codes, block.qs);
   return block;
