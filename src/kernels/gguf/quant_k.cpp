@@ -405,17 +405,11 @@ BlockQ5_K q5_k_block(const float* x, const float* importance) {
   for (size_t pair = 0; pair < kLargeSubs / 2; ++pair) {
     const uint8_t* codes = fit.codes + pair * 2 * kLargeSub;
     for (size_t lane = 0; lane < kLargeSub; ++lane) {
-      int low = codes[lane];
-      int high = codes[lane + kLargeSub];
-      if (low > kNibbleMax) {
-        low -= kNibbleMax + 1;
-        block.qh[lane] = static_cast<uint8_t>(block.qh[lane] | (1u << (2 * pair)));
-      }
-      if (high > kNibbleMax) {
-        high -= kNibbleMax + 1;
-        block.qh[lane] = static_cast<uint8_t>(block.qh[lane] | (1u << (2 * pair + 1)));
-      }
-      block.qs[pair * kLargeSub + lane] = static_cast<uint8_t>(low | (high << 4));
+      // codes are 0..31: bit 4 is the "> 15" of ggml's branches (which the CPU mispredicts)
+      const int low = codes[lane];
+      const int high = codes[lane + kLargeSub];
+      block.qh[lane] = static_cast<uint8_t>(block.qh[lane] | ((low >> 4) << (2 * pair)) | ((high >> 4) << (2 * pair + 1)));
+      block.qs[pair * kLargeSub + lane] = static_cast<uint8_t>((low & kNibbleMax) | ((high & kNibbleMax) << 4));
     }
   }
   return block;
