@@ -53,6 +53,7 @@ struct ConvertOptions {
   std::string quant;
   bool pure = false;                ///< with `quant`: one type for every quantisable tensor (llama-quantize --pure)
   std::string imatrix;              ///< with `quant`: llama.cpp importance matrix (GGUF) path, "" = none
+  std::vector<MetaEntry> gguf_kv;   ///< GGUF target: KV pairs set last, replacing the input's (parse_gguf_kv)
   bool force = false;               ///< replace existing outputs
   uint64_t memory_budget = 512ull << 20;  ///< peak bytes of data buffers in flight (lowered to fit cgroup memory.max)
   uint64_t chunk_bytes = 0;         ///< output bytes per unit of work; 0 = derived from the budget
@@ -81,6 +82,10 @@ struct ConvertResult {
   uint64_t chunk_bytes = 0;         ///< output bytes per unit of work
   std::vector<std::string> warnings;  ///< what the person running it should know (fallbacks, no architecture)
 };
+
+/// Parses `KEY=TYPE:VALUE` (TYPE one of u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 bool str; bool
+/// is true/false), e.g. `general.name=str:My model`. Throws Error(Usage) naming what is wrong.
+[[nodiscard]] MetaEntry parse_gguf_kv(const std::string& text);
 
 /// Every type name `ConvertOptions::quant` accepts, as llama-quantize lists them.
 [[nodiscard]] std::vector<std::string> quant_type_names();

@@ -35,6 +35,7 @@ struct Options {
   std::string dtype;
   std::string quant;
   std::string imatrix;
+  std::vector<std::string> gguf_kv;
   bool pure = false;
   bool json = false;
   bool force = false;
@@ -210,6 +211,10 @@ int run_convert(const Options& options, const char* verb) {
   convert.quant = options.quant;
   convert.pure = options.pure;
   convert.imatrix = options.imatrix;
+  if (!options.gguf_kv.empty() && convert.target != amn::Target::Gguf) {
+    throw amn::Error(amn::ErrorCode::Usage, "--gguf-kv sets GGUF metadata; add --to gguf or --quant");
+  }
+  for (const auto& text : options.gguf_kv) convert.gguf_kv.push_back(amn::parse_gguf_kv(text));
   convert.dequantize = std::string(verb) == "remember";
   convert.force = options.force;
   convert.threads = options.threads;
@@ -347,6 +352,9 @@ int main(int argc, char** argv) {
   convert->add_flag("--pure", options.pure, "With --quant: one type for every quantisable tensor (no mixture)")->needs(quant);
   convert->add_option("--imatrix", options.imatrix, "With --quant: llama.cpp importance matrix (GGUF, from llama-imatrix)")
       ->needs(quant);
+  convert->add_option("--gguf-kv", options.gguf_kv,
+                      "GGUF output: set KEY=TYPE:VALUE (TYPE u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 bool str), repeatable")
+      ->take_all();
   add_engine_options(convert, options);
   convert->footer("Example: amn convert model.pth --to gguf -o model.gguf\n"
                   "Example: amn convert model-f16.gguf --quant Q4_K_M -o model-Q4_K_M.gguf");

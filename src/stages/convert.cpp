@@ -107,6 +107,7 @@ Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limi
   if (!options.quant.empty()) return make_quant_plan(catalog, options, limits);
   Plan plan;
   if (options.target == Target::Gguf && options.dtype) plan.gguf_updates = gguf_file_type_updates(*options.dtype);
+  plan.gguf_updates.insert(plan.gguf_updates.end(), options.gguf_kv.begin(), options.gguf_kv.end());
   // remember, or convert to a float --dtype: multi-tensor schemes replace their companions by
   // one dequantised tensor each, placed where its anchor tensor was (a plain cast of FP8 codes
   // without their scales would be wrong).
@@ -204,15 +205,14 @@ MetaEntry meta_int(const std::string& key, MetaType type, uint64_t value) {
   return entry;
 }
 
-/// The input's KV pairs with `updates` applied as gguf_set_val does: an updated key leaves its
-/// place and is appended, in update order.
+/// The input's KV pairs with `updates` applied in order as gguf_set_val does: an updated key
+/// leaves its place and is appended (so a later update of the same key wins).
 std::vector<MetaEntry> updated_metadata(const std::vector<MetaEntry>& metadata, const std::vector<MetaEntry>& updates) {
-  std::vector<MetaEntry> merged;
-  for (const auto& entry : metadata) {
-    bool replaced = std::any_of(updates.begin(), updates.end(), [&](const MetaEntry& update) { return update.key == entry.key; });
-    if (!replaced) merged.push_back(entry);
+  std::vector<MetaEntry> merged = metadata;
+  for (const auto& update : updates) {
+    std::erase_if(merged, [&](const MetaEntry& entry) { return entry.key == update.key; });
+    merged.push_back(update);
   }
-  merged.insert(merged.end(), updates.begin(), updates.end());
   return merged;
 }
 

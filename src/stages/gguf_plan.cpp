@@ -2,6 +2,7 @@
 // plan of `convert --quant` (types chosen by quant_types, llama-quantize's tensor order, the
 // importance matrix, the KV pairs it sets).
 #include <algorithm>
+#include <utility>
 
 #include "stages/imatrix.hpp"
 #include "stages/plan.hpp"
@@ -156,8 +157,74 @@ Plan make_quant_plan(const Catalog& catalog, const ConvertOptions& options, cons
     auto updates = imatrix_updates(*imatrix);
     plan.gguf_updates.insert(plan.gguf_updates.end(), updates.begin(), updates.end());
   }
+  plan.gguf_updates.insert(plan.gguf_updates.end(), options.gguf_kv.begin(), options.gguf_kv.end());
   if (auto warning = fallback_warning(catalog, choices); !warning.empty()) plan.warnings.push_back(warning);
   return plan;
 }
 
 }  // namespace amn::stages
+
+namespace amn {
+
+namespace {
+
+/// True when an integer value lies in its declared type's range (floats and others: true).
+bool fits(const MetaValue& value) {
+  const auto* unsigned_value = std::get_if<uint64_t>(&value.value);
+  const auto* signed_value = std::get_if<int64_t>(&value.value);
+  switch (value.type) {
+    case MetaType::U8: return std::in_range<uint8_t>(*unsigned_value);
+    case MetaType::U16: return std::in_range<uint16_t>(*unsigned_value);
+    case MetaType::U32: return std::in_range<uint32_t>(*unsigned_value);
+    case MetaType::I8: return std::in_range<int8_t>(*signed_value);
+    case MetaType::I16: return std::in_range<int16_t>(*signed_value);
+    case MetaType::I32: return std::in_range<int32_t>(*signed_value);
+    default: return true;
+  }
+}
+
+}  // namespace
+
+MetaEntry parse_gguf_kv(const std::string& text) {
+  static const std::pair<const char*, MetaType> kTypes[] = {
+      {"u8", MetaType::U8},   {"i8", MetaType::I8},   {"u16", MetaType::U16}, {"i16", MetaType::I16},
+      {"u32", MetaType::U32}, {"i32", MetaType::I32}, {"u64", MetaType::U64}, {"i64", MetaType::I64},
+      {"f32", MetaType::F32}, {"f64", MetaType::F64}, {"bool", MetaType::Bool}, {"str", MetaType::String}};
+  const auto usage = [&](const std::string& what) {
+    throw Error(ErrorCode::Usage, "--gguf-kv '" + text + "': " + what + " (expected KEY=TYPE:VALUE, e.g. general.name=str:My model)");
+  };
+  const size_t equals = text.find('=');
+  const size_t colon = equals == std::string::npos ? std::string::npos : text.find(':', equals);
+  if (equals == 0 || colon == std::string::npos) usage("not KEY=TYPE:VALUE");
+  const std::string type = text.substr(equals + 1, colon - equals - 1);
+  const std::string value = text.substr(colon + 1);
+  MetaEntry entry{text.substr(0, equals), MetaValue{}};
+  const auto* found = std::find_if(std::begin(kTypes), std::end(kTypes), [&](const auto& item) { return type == item.first; });
+  if (found == std::end(kTypes)) usage("unknown type '" + type + "'");
+  entry.value.type = found->second;
+  try {
+    size_t used = 0;
+    switch (entry.value.type) {
+      case MetaType::String: entry.value.value = value; return entry;
+      case MetaType::Bool:
+        if (value != "true" && value != "false") usage("a bool is true or false");
+        entry.value.value = value == "true";
+        return entry;
+      case MetaType::F32: case MetaType::F64: entry.value.value = std::stod(value, &used); break;
+      case MetaType::I8: case MetaType::I16: case MetaType::I32: case MetaType::I64:
+        entry.value.value = static_cast<int64_t>(std::stoll(value, &used));
+        break;
+      case MetaType::U8: case MetaType::U16: case MetaType::U32: case MetaType::U64:
+        if (value.starts_with('-')) usage("a negative value for an unsigned type");
+        entry.value.value = static_cast<uint64_t>(std::stoull(value, &used));
+        break;
+      case MetaType::Array: usage("arrays are not supported");
+    }
+    if (used != value.size() || !fits(entry.value)) usage("'" + value + "' is not a " + type);
+  } catch (const std::logic_error&) {  // std::invalid_argument, std::out_of_range
+    usage("'" + value + "' is not a " + type);
+  }
+  return entry;
+}
+
+}  // namespace amn

@@ -198,6 +198,25 @@ def test_quant_without_the_architecture_keys_is_refused_naming_the_file(tmp_path
     assert not (tmp_path / "out.gguf").exists()
 
 
+def test_gguf_kv_sets_typed_metadata_last(tmp_path):
+    out = tmp_path / "out.gguf"
+    run("convert", MODEL, "--quant", "Q8_0", "--gguf-kv", "general.name=str:Tiny llama", "--gguf-kv",
+        "llama.context_length=u32:512", "--gguf-kv", "test.flag=bool:true", "-o", out, "-q", check=0)
+    fields = gguf.GGUFReader(out).fields
+    assert fields["general.name"].contents() == "Tiny llama"
+    assert fields["llama.context_length"].types[0] == gguf.GGUFValueType.UINT32
+    assert fields["llama.context_length"].contents() == 512
+    assert fields["test.flag"].contents() is True
+    assert list(fields)[-3:] == ["general.name", "llama.context_length", "test.flag"]
+
+
+@pytest.mark.parametrize("bad", ["general.name", "general.name=str", "x=u8:300", "x=i32:1.5", "x=int:3", "x=bool:yes"])
+def test_gguf_kv_refuses_what_it_cannot_type(bad, tmp_path):
+    proc = run("convert", MODEL, "--quant", "Q8_0", "--gguf-kv", bad, "-o", tmp_path / "out.gguf", check=2)
+    assert "--gguf-kv" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_quant_streams_in_small_windows(tmp_path):
     """Any window size gives the same bytes (rows cut at window edges are quantised whole)."""
     outs = []
