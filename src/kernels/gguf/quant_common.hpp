@@ -4,10 +4,15 @@
 //
 // Every function evaluates ggml's float expressions in ggml's order and keeps ggml's integer
 // types for the codes (int8_t / uint8_t arrays, wrapped the same way), so the bytes agree with
-// ggml's. That needs plain IEEE single-precision arithmetic on both sides: amn is compiled with
-// -std=c++20 (ISO mode: GCC does not contract a · b + c into an FMA) and without -ffast-math
-// (no reassociated sums); ggml-base is compiled without -march, so x86-64 has no FMA to contract
-// into, and without -ffast-math.
+// ggml's. That needs plain IEEE single-precision arithmetic on both sides: both are compiled
+// without -ffast-math (no reassociated sums) and without -march, so x86-64 has no FMA to contract
+// a · b + c into. (-std=c++20 does not prevent that: GCC contracts in C++ whenever FMA is
+// enabled, so code built from these functions for an FMA target needs -ffp-contract=off.)
+//
+// Several searches below run independent chains of ggml's sequential sums side by side (trial
+// scales, or the sub-blocks of a super-block, as the lanes of an array the compiler vectorises):
+// each chain still adds in element order, and only order-free results (integer maxima, exact
+// whole-number sums) are formed in another order.
 #pragma once
 
 #include <algorithm>
