@@ -21,8 +21,10 @@ MetaEntry meta_string(const std::string& key, const std::string& value) {
   return MetaEntry{key, MetaValue{MetaType::String, MetaType::U8, value}};
 }
 
-/// general.architecture, or "" when the input has none (a Hugging Face checkpoint).
+/// general.architecture of a GGUF input, or "" (a Hugging Face checkpoint, whose tensor names
+/// llama.cpp's rules do not know; a safetensors copy of GGUF metadata holds only strings).
 std::string architecture(const Catalog& catalog) {
+  if (catalog.format != Format::Gguf) return "";
   const MetaEntry* entry = catalog.find_meta("general.architecture");
   const auto* text = entry ? std::get_if<std::string>(&entry->value.value) : nullptr;
   return text ? *text : "";

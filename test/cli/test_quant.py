@@ -217,6 +217,16 @@ def test_gguf_kv_refuses_what_it_cannot_type(bad, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_safetensors_input_is_quantised_with_a_warning(tmp_path):
+    """A Hugging Face checkpoint keeps its names: amn quantises it and says llama.cpp will not load it."""
+    source = tmp_path / "model.safetensors"
+    run("convert", MODEL, "--to", "safetensors", "-o", source, "-q", check=0)
+    out = tmp_path / "out.gguf"
+    proc = run("convert", source, "--quant", "Q8_0", "-o", out, check=0)
+    assert "general.architecture" in proc.stderr and "llama.cpp" in proc.stderr
+    assert gguf.GGUFReader(out).tensors
+
+
 def test_quant_streams_in_small_windows(tmp_path):
     """Any window size gives the same bytes (rows cut at window edges are quantised whole)."""
     outs = []
