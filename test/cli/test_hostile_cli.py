@@ -84,10 +84,23 @@ def test_hostile_side_file_is_refused_by_remember_and_convert(side, fragment, tm
     run("inspect", model, check=0)  # inspect reads no side file
 
 
+def test_side_file_above_the_cap_is_refused(tmp_path):
+    """A config.json of 16 MiB + 2 bytes (valid JSON, written here rather than committed)."""
+    cap = 16 << 20  # io::kMaxSideJsonBytes
+    model = tmp_path / "model" / "model.safetensors"
+    model.parent.mkdir()
+    shutil.copy(HOSTILE / "json" / "63-config-not-object" / "model.safetensors", model)
+    (model.parent / "config.json").write_text("{" + " " * cap + "}")
+    out = tmp_path / "out.safetensors"
+    proc = bounded("remember", model, "-o", out)
+    assert_refused(proc, model.parent / "config.json", f"JSON of {cap + 2} bytes is above the cap of {cap} bytes")
+    assert not out.exists()
+
+
 def test_every_corpus_has_cases():
     assert {p.parent.name for p in HOSTILE.glob("*/expect.tsv")} >= {"safetensors", "gguf", "npz", "pth"}
     assert len(hostile_cases()) > 150
-    assert len(hostile_cases("expect_side.tsv")) >= 5
+    assert len(hostile_cases("expect_side.tsv")) >= 4
 
 
 # ---- --max-alloc, --max-total, --max-items, --max-ratio ------------------------------------------
