@@ -141,21 +141,28 @@ inline void store_block(std::byte* dst, size_t block_idx, const Block& block) {
   return weights ? weights[i] : x[i] * x[i];
 }
 
+/// The element of largest magnitude (the first one on ties) and that magnitude; {0, 0} for a
+/// group of zeros.
+struct Largest {
+  float value;
+  float magnitude;
+};
+[[nodiscard]] inline Largest largest_magnitude(const float* x, int n) {
+  Largest largest{0.0f, 0.0f};
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > largest.magnitude) largest = {x[i], ax};
+  }
+  return largest;
+}
+
 /// make_qx_quants (below) as ggml writes it: one trial scale after the other. Used for groups
 /// holding an infinity or NaN.
 [[nodiscard]] inline float make_qx_quants_sequential(int n, int nmax, const float* x, int8_t* codes,
                                                      const float* weights) {
   constexpr int kSteps = 9;
   constexpr float kStepSize = 0.1f;
-  float max = 0.0f;
-  float amax = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  const auto [max, amax] = largest_magnitude(x, n);
   if (amax < kGroupMaxEps) {
     std::fill(codes, codes + n, int8_t{0});
     return 0.0f;
@@ -275,15 +282,7 @@ inline void store_block(std::byte* dst, size_t block_idx, const Block& block) {
 /// w = x². Writes codes[i] = l[i] + nmax, l in [−nmax, nmax − 1], and returns Σ w·x·l / Σ w·l².
 [[nodiscard]] inline float make_q3_quants(int n, int nmax, const float* x, int8_t* codes) {
   constexpr int kPasses = 5;
-  float max = 0.0f;
-  float amax = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  const auto [max, amax] = largest_magnitude(x, n);
   if (amax < kGroupMaxEps) {
     std::fill(codes, codes + n, int8_t{0});
     return 0.0f;

@@ -118,40 +118,30 @@ Block symmetric_reference(const float* x, int zero, int max_code) {
   return block;
 }
 
-BlockQ4_1 q4_1_reference(const float* x) {
-  constexpr int kMaxCode = kQ4MaxCode;
+/// Q4_1/Q5_1: codes (x − min)/scale + 0.5 truncated, scale = (max − min)/max code. ggml
+/// clamps Q4_1 codes to 15 after an int8 cast (MIN(15, (int8_t)(v + 0.5f))) and casts Q5_1 codes
+/// to uint8 unclamped; both are kept as written.
+template <class Block, int kMaxCode, bool kClampInt8>
+Block asymmetric_reference(const float* x) {
   const Range range = block_range(x, kBlockElems);
   const float scale = (range.max - range.min) / kMaxCode;
   const float inv_scale = scale != 0.0f ? 1.0f / scale : 0.0f;
   uint8_t codes[kBlockElems];
   for (size_t j = 0; j < kBlockElems; ++j) {
-    // ggml: MIN(15, (int8_t)(v + 0.5f))
-    const auto truncated = static_cast<int8_t>(truncate_to_int((x[j] - range.min) * inv_scale + 0.5f));
-    codes[j] = static_cast<uint8_t>(std::min(kMaxCode, static_cast<int>(truncated)));
+    const int32_t truncated = truncate_to_int((x[j] - range.min) * inv_scale + 0.5f);
+    codes[j] = kClampInt8 ? static_cast<uint8_t>(std::min(kMaxCode, static_cast<int>(static_cast<int8_t>(truncated))))
+                          : static_cast<uint8_t>(truncated);
   }
-  BlockQ4_1 block{};
+  Block block{};
   block.d = to_half(scale);
   block.m = to_half(range.min);
   pack_codes(codes, block);
   return block;
 }
 
-BlockQ5_1 q5_1_reference(const float* x) {
-  constexpr int kMaxCode = kQ5MaxCode;
-  const Range range = block_range(x, kBlockElems);
-  const float scale = (range.max - range.min) / kMaxCode;
-  const float inv_scale = scale != 0.0f ? 1.0f / scale : 0.0f;
-  uint8_t codes[kBlockElems];
-  for (size_t j = 0; j < kBlockElems; ++j) {
-    // ggml: (uint8_t)(v + 0.5f), no clamp
-    codes[j] = static_cast<uint8_t>(truncate_to_int((x[j] - range.min) * inv_scale + 0.5f));
-  }
-  BlockQ5_1 block{};
-  block.d = to_half(scale);
-  block.m = to_half(range.min);
-  pack_codes(codes, block);
-  return block;
-}
+BlockQ4_1 q4_1_reference(const float* x) { return asymmetric_reference<BlockQ4_1, kQ4MaxCode, true>(x); }
+
+BlockQ5_1 q5_1_reference(const float* x) { return asymmetric_reference<BlockQ5_1, kQ5MaxCode, false>(x); }
 
 BlockQ8_0 q8_0_reference(const float* x) {
   constexpr float kMaxCode = 127.0f;
