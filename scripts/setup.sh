@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what amn needs on Debian 12 (only what is missing), then builds it (release) into build/.
 # Usage: scripts/setup.sh [--test | --clients]   (--test also installs the Python packages the tests
-# use; --clients also cmake, to build llama.cpp's tools for scripts/test.sh --clients)
+# use; --clients also cmake, to build llama.cpp's tools for scripts/test.sh --clients, and torch +
+# transformers for the transformers client test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,13 @@ if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--clients" ]; then
     python3 -m pip install -q numpy safetensors gguf pytest 2>/dev/null ||
       python3 -m pip install -q --break-system-packages numpy safetensors gguf pytest
   fi
+fi
+
+if [ "${1:-}" = "--clients" ] && ! python3 -c "import torch, transformers" 2>/dev/null; then
+  # test/clients/test_transformers.py loads amn's model directories with transformers (CPU).
+  echo "setup: installing torch transformers (pip)" >&2
+  python3 -m pip install -q torch transformers 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages torch transformers
 fi
 
 [ -f build/build.ninja ] || meson setup build --buildtype=release >/dev/null

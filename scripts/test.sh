@@ -5,7 +5,8 @@
 # Usage: scripts/test.sh [--sanitize | --clients]
 #   --sanitize: the same suite on an ASan+UBSan build in build-asan/
 #   --clients:  the tools users feed amn's outputs to load them and compute the same thing
-#               (test/clients: llama.cpp, built CPU-only from the pinned llama-cpp-python sdist)
+#               (test/clients: llama.cpp, built CPU-only from the pinned llama-cpp-python sdist;
+#               transformers loading amn's model directories)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh "$([ "${1:-}" = "--clients" ] && echo --clients || echo --test)" || { echo "0 passed, 1 failed"; exit 1; }

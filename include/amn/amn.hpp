@@ -74,6 +74,9 @@ struct OutputInfo {
 struct ConvertResult {
   std::vector<OutputInfo> outputs;  ///< in shard order
   std::string index;                ///< model.safetensors.index.json path when sharded safetensors
+  /// A model directory in and out (`-o DIR/`): config.json and the other non-weight files
+  /// written beside the weights (tokenizer, generation config, ...).
+  std::vector<std::string> side_files;
   uint64_t tensors = 0;
   uint64_t bytes_written = 0;       ///< sum of output file sizes (index included)
   std::string io_mode;              ///< "io_uring" or "pwrite", "+O_DIRECT" when used

@@ -196,6 +196,7 @@ void print_plan(const amn::ConvertResult& result) {
               << amn::cli::human_bytes(out.bytes) << '\n';
   }
   if (!result.index.empty()) std::cout << "  " << amn::io::display(result.index) << "  (index)\n";
+  for (const auto& file : result.side_files) std::cout << "  " << amn::io::display(file) << "  (from the input's directory)\n";
   std::cout << "Engine: " << result.threads << " threads, " << amn::cli::human_bytes(result.chunk_bytes)
             << " chunks, budget " << amn::cli::human_bytes(result.memory_budget) << ", " << result.io_mode << '\n';
 }
@@ -279,6 +280,10 @@ int run_convert(const Options& options, const char* verb) {
     } else {
       amn::io::write_json_string(writer, result.index);
     }
+    writer.Key("files");  // config.json, tokenizer, ... beside the weights (a model directory)
+    writer.StartArray();
+    for (const auto& file : result.side_files) amn::io::write_json_string(writer, file);
+    writer.EndArray();
     writer.Key("format");
     writer.String(format.c_str());
     writer.Key("tensors");
@@ -340,7 +345,10 @@ int main(int argc, char** argv) {
   convert->add_option("input", options.input, "Model file or directory (shards)")->required();
   convert->add_option("--to", options.to, "Output format (default safetensors; gguf with --quant)")
       ->check(CLI::IsMember({"safetensors", "gguf"}));
-  convert->add_option("-o,--output", options.output, "Output file, or a directory to hold model.*")->required();
+  convert->add_option("-o,--output", options.output,
+                      "Output file, or a directory (DIR/ is created) to hold model.*; from a Hugging Face model "
+                      "directory, config.json, tokenizer and other non-weight files are copied beside it")
+      ->required();
   convert->add_option("--dtype", options.dtype, "Narrow/widen float tensors (and dequantise block types) to this type")
       ->check(CLI::IsMember(dtype_names));
   std::string quant_names;
@@ -362,13 +370,16 @@ int main(int argc, char** argv) {
   auto* remember = app.add_subcommand("remember", "Recover full precision into safetensors (alias: dequantize)");
   remember->alias("dequantize");
   remember->add_option("input", options.input, "Model file or directory (shards)")->required();
-  remember->add_option("-o,--output", options.output, "Output .safetensors file, or a directory to hold model.*")
+  remember->add_option("-o,--output", options.output,
+                       "Output .safetensors file, or a directory (DIR/ is created) to hold model.*; from a Hugging "
+                       "Face model directory, the other files follow and config.json loses quantization_config")
       ->required();
   remember->add_option("--dtype", options.dtype,
                        "Type of dequantised tensors (default bf16); also narrows/widens unquantised float tensors")
       ->check(CLI::IsMember(dtype_names));
   add_engine_options(remember, options);
-  remember->footer("Example: amn remember model.gguf --dtype bf16 -o model.safetensors");
+  remember->footer("Example: amn remember model.gguf --dtype bf16 -o model.safetensors\n"
+                   "Example: amn remember Llama-3-8B-GPTQ/ -o Llama-3-8B-bf16/   (loads with from_pretrained)");
 
   try {
     app.parse(argc, argv);

@@ -106,16 +106,17 @@ bool JsonGuard<Handler>::value(uint64_t text_bytes) {
   return !outcome_.error;
 }
 
-/// Parses the JSON in `stream` with kJsonParseFlags, sending its events to `handler` through a
-/// JsonGuard that caps the depth (and charges `value_bytes` per value when not 0). Stops after
-/// the root value; stream.Tell() is then where it ended.
-template <class Handler>
+/// Parses the JSON in `stream` with kJsonParseFlags (plus `kExtraFlags`, e.g.
+/// kParseNumbersAsStringsFlag to pass numbers on as their text), sending its events to `handler`
+/// through a JsonGuard that caps the depth (and charges `value_bytes` per value when not 0).
+/// Stops after the root value; stream.Tell() is then where it ended.
+template <unsigned kExtraFlags = 0, class Handler>
 JsonParse parse_json_sax(rapidjson::MemoryStream& stream, Handler& handler, const std::string& path,
                          std::string_view what, uint64_t value_bytes = 0) {
   JsonParse outcome;
   JsonGuard<Handler> guard(handler, outcome, path, what, value_bytes);
   rapidjson::Reader reader;
-  outcome.result = reader.Parse<kJsonParseFlags>(stream, guard);
+  outcome.result = reader.Parse<kJsonParseFlags | kExtraFlags>(stream, guard);
   return outcome;
 }
 

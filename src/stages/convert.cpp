@@ -20,6 +20,7 @@
 #include "kernels/convert.hpp"
 #include "kernels/dequant.hpp"
 #include "stages/engine.hpp"
+#include "stages/model_dir.hpp"
 #include "stages/plain_rows.hpp"
 #include "stages/plan.hpp"
 #include "stages/quant_types.hpp"
@@ -138,6 +139,9 @@ Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limi
     size_output(planned, file, options.target);
     plan.tensors.push_back(std::move(planned));
   }
+  std::vector<formats::OutTensor> written;
+  for (const auto& planned : plan.tensors) written.push_back(planned.out);
+  plan.config_edit = config_edit_for(written, options.dequantize || options.dtype.has_value());
   return plan;
 }
 
@@ -147,7 +151,9 @@ namespace {
 struct OutputNames {
   fs::path dir;
   std::string stem;
-  std::string ext;  ///< ".safetensors" or ".gguf"
+  std::string ext;      ///< ".safetensors" or ".gguf"
+  bool directory = false;  ///< `-o DIR` or `-o DIR/`: a model directory
+  bool create = false;     ///< `-o DIR/` that does not exist yet: made when writing starts
 
   [[nodiscard]] std::string single() const { return (dir / (stem + ext)).string(); }
   [[nodiscard]] std::string shard(size_t shard_idx, size_t count) const {
@@ -164,9 +170,13 @@ OutputNames output_names(const std::string& output, Target target) {
   fs::path path(output);
   std::error_code error;
   if (fs::is_directory(path, error) || output.ends_with('/')) {
-    if (!fs::is_directory(path, error)) throw Error(ErrorCode::Usage, output + ": no such directory");
+    if (fs::exists(fs::symlink_status(path, error)) && !fs::is_directory(path, error)) {
+      throw Error(ErrorCode::Usage, output + ": not a directory");
+    }
     names.dir = path;
     names.stem = "model";
+    names.directory = true;
+    names.create = !fs::is_directory(path, error);
     return names;
   }
   names.dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
@@ -174,6 +184,43 @@ OutputNames output_names(const std::string& output, Target target) {
   if (names.stem.ends_with(names.ext)) names.stem.resize(names.stem.size() - names.ext.size());
   if (path.parent_path().empty()) names.dir = "";
   return names;
+}
+
+/// The directories `-o DIR/` needs that do not exist yet, made when writing starts and removed
+/// again (those still empty) when the conversion fails, so a failure leaves nothing behind.
+class MadeDirectories {
+ public:
+  explicit MadeDirectories(const fs::path& dir) {
+    std::error_code error;
+    for (fs::path missing = fs::absolute(dir).lexically_normal(); !missing.empty() && !fs::exists(missing, error);
+         missing = missing.parent_path()) {
+      made_.push_back(missing);
+      if (missing == missing.parent_path()) break;
+    }
+    fs::create_directories(dir);
+  }
+  ~MadeDirectories() {
+    if (kept_) return;
+    std::error_code error;
+    for (const auto& dir : made_) fs::remove(dir, error);  // deepest first; a non-empty one stays
+  }
+  MadeDirectories(const MadeDirectories&) = delete;
+  MadeDirectories& operator=(const MadeDirectories&) = delete;
+  void keep() { kept_ = true; }
+
+ private:
+  std::vector<fs::path> made_;
+  bool kept_ = false;
+};
+
+/// A safetensors output's `__metadata__`: the input's, with `"format": "pt"` first (transformers
+/// 4.x refuses a file without it, and reads any other value as another framework's weights).
+std::vector<MetaEntry> safetensors_metadata(const std::vector<MetaEntry>& metadata) {
+  std::vector<MetaEntry> out{MetaEntry{"format", MetaValue{MetaType::String, MetaType::U8, std::string("pt")}}};
+  for (const auto& entry : metadata) {
+    if (entry.key != "format") out.push_back(entry);
+  }
+  return out;
 }
 
 /// Greedy split in tensor order: a shard closes when the next tensor would pass `max_bytes`
@@ -265,7 +312,7 @@ std::vector<FilePlan> plan_files(const Catalog& catalog, Plan& plan, const Conve
       file.layout = formats::layout_gguf(out, shard_idx == 0 ? updated_metadata(catalog.metadata, plan.gguf_updates) : kNone,
                                          split_keys);
     } else {
-      file.layout = formats::layout_safetensors(out, catalog.metadata);
+      file.layout = formats::layout_safetensors(out, safetensors_metadata(catalog.metadata));
     }
     for (size_t pos = 0; pos < file.tensors.size(); ++pos) plan.tensors[file.tensors[pos]].out.offset = out[pos].offset;
     files.push_back(std::move(file));
@@ -298,6 +345,14 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
     index_text = stages::index_json(files, plan, tensor_bytes);
     result.bytes_written += index_text.size();
   }
+  // A model directory in, a model directory out: config.json (edited to describe the weights)
+  // and the tokenizer, generation config, chat template, README... follow the weights.
+  std::optional<stages::ModelDirPlan> side_files;
+  const std::filesystem::path input_dir = stages::model_directory(catalog);
+  if (names.directory && options.target == Target::Safetensors && !input_dir.empty()) {
+    side_files = stages::plan_model_dir(input_dir, names.dir, plan.config_edit, limits);
+    result.side_files = side_files->targets(names.dir);
+  }
   uint64_t largest_file = 0;
   for (const auto& file : files) largest_file = std::max(largest_file, file.layout.file_size);
   stages::EngineConfig config = stages::configure(plan, options, largest_file);
@@ -311,6 +366,7 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   std::vector<std::string> targets;
   for (const auto& file : files) targets.push_back(file.path);
   if (with_index) targets.push_back(result.index);
+  targets.insert(targets.end(), result.side_files.begin(), result.side_files.end());
   for (const auto& target : targets) {
     for (const auto& input : catalog.files) io::refuse_same_file(input, target);
     struct stat st {};
@@ -320,6 +376,8 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   }
   if (options.dry_run) return result;
 
+  std::optional<stages::MadeDirectories> made;
+  if (names.create) made.emplace(names.dir);
   std::vector<std::unique_ptr<io::OutputFile>> outputs;
   for (const auto& file : files) outputs.push_back(std::make_unique<io::OutputFile>(file.path, options.force));
   std::unique_ptr<io::OutputFile> index_file;
@@ -332,8 +390,12 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   io::TensorData data(catalog, data_limits);
   stages::run_engine(plan, files, outputs, config, data, options.progress);
   if (index_file) index_file->write_at(0, index_text.data(), index_text.size());
+  std::optional<stages::ModelDirOutput> side_output;
+  if (side_files) side_output.emplace(*side_files, names.dir, options.force);
   for (auto& out : outputs) out->commit();
   if (index_file) index_file->commit();
+  if (side_output) side_output->commit();
+  if (made) made->keep();
   return result;
 }
 

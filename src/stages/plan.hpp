@@ -10,6 +10,7 @@
 
 #include "amn/amn.hpp"
 #include "formats/formats.hpp"
+#include "stages/model_dir.hpp"
 #include "stages/schemes/schemes.hpp"
 
 namespace amn::stages {
@@ -46,6 +47,9 @@ struct Plan {
   /// GGUF output: KV pairs that replace the input's (llama-quantize's rule: the key is removed
   /// and appended after the others), e.g. general.file_type for the types written.
   std::vector<MetaEntry> gguf_updates;
+  /// A model-directory output: how config.json and the side files change (model_dir.hpp). An
+  /// encoder's plan sets `quantization_config` here.
+  ConfigEdit config_edit;
   std::vector<std::string> warnings;  ///< for the person running it (the CLI prints them)
 };
 

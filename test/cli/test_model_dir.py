@@ -1,0 +1,160 @@
+"""Hugging Face model directories in and out (`-o DIR/`): weights named and sharded as transformers
+writes them, `"format": "pt"` in every safetensors `__metadata__`, config.json edited to describe
+what was written, every other non-weight file copied. Fixtures: test/fixtures/hfdir/ (tiny Llama
+models saved by transformers, one quantised by compressed-tensors; gen_hfdir.py). That
+transformers loads the outputs with the library's logits is checked in
+test/clients/test_transformers.py."""
+import json
+import shutil
+
+import pytest
+
+from conftest import FIXTURES, run, st_load, st_metadata
+
+BASE = FIXTURES / "hfdir"
+PLAIN = BASE / "tiny-llama"
+W4 = BASE / "tiny-llama-w4"
+SIDE_FILES = ["README.md", "chat_template.jinja", "generation_config.json", "special_tokens_map.json",
+              "tokenizer.json", "tokenizer_config.json"]
+COMPANIONS = (".weight_packed", ".weight_scale", ".weight_zero_point", ".weight_shape")
+
+
+def config(folder):
+    return json.loads((folder / "config.json").read_text())
+
+
+def weights(folder):
+    """{name: Tensor} over model.safetensors or the shards the index lists (checked against them)."""
+    index = folder / "model.safetensors.index.json"
+    if not index.exists():
+        return st_load(folder / "model.safetensors")
+    weight_map = json.loads(index.read_text())["weight_map"]
+    tensors = {}
+    for shard in sorted(set(weight_map.values())):
+        for name, tensor in st_load(folder / shard).items():
+            assert weight_map[name] == shard, name
+            tensors[name] = tensor
+    assert set(tensors) == set(weight_map)
+    return tensors
+
+
+def test_remember_makes_a_model_directory(tmp_path):
+    out = tmp_path / "new" / "dir"
+    run("remember", W4, "-o", f"{out}/", "-q", check=0)  # -o DIR/ creates it, parents too
+    assert sorted(p.name for p in out.iterdir()) == sorted(SIDE_FILES + ["config.json", "model.safetensors"])
+    for name in SIDE_FILES:
+        assert (out / name).read_bytes() == (W4 / name).read_bytes(), name
+    assert st_metadata(out / "model.safetensors") == {"format": "pt"}
+    # the dequantised model has the names and shapes of the unquantised one
+    got, plain = weights(out), weights(PLAIN)
+    assert {name: (t.shape) for name, t in got.items()} == {name: t.shape for name, t in plain.items()}
+    assert all(t.dtype == "BF16" for t in got.values())
+    # config.json: the input's, quantization_config gone, dtype and torch_dtype saying what was written
+    want = config(W4)
+    del want["quantization_config"]
+    want["torch_dtype"] = "bfloat16"
+    assert config(out) == want
+
+
+def test_dtype_f32_is_written_in_config(tmp_path):
+    run("remember", W4, "--dtype", "f32", "-o", f"{tmp_path}/", "-q", check=0)
+    assert config(tmp_path)["dtype"] == config(tmp_path)["torch_dtype"] == "float32"
+    assert {t.dtype for t in weights(tmp_path).values()} == {"F32"}
+
+
+def test_sharded_directory_as_transformers_writes_it(tmp_path):
+    out = tmp_path / "out"
+    run("remember", W4, "-o", f"{out}/", "--max-shard-size", "60KB", "-q", check=0)
+    shards = sorted(p.name for p in out.glob("model-*.safetensors"))
+    assert len(shards) > 1
+    assert shards == [f"model-{i:05d}-of-{len(shards):05d}.safetensors" for i in range(1, len(shards) + 1)]
+    assert not (out / "model.safetensors").exists()
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    assert index["metadata"]["total_size"] == sum(len(t.data) for t in weights(out).values())
+    for shard in shards:
+        assert st_metadata(out / shard) == {"format": "pt"}
+    single = tmp_path / "single"
+    run("remember", W4, "-o", f"{single}/", "-q", check=0)
+    assert weights(out) == weights(single)
+    assert all((out / name).exists() for name in SIDE_FILES + ["config.json"])
+
+
+def test_sharded_input_directory(tmp_path):
+    sharded = tmp_path / "sharded"
+    run("remember", W4, "-o", f"{sharded}/", "--max-shard-size", "60KB", "-q", check=0)
+    again = tmp_path / "again"
+    run("convert", sharded, "-o", f"{again}/", "-q", check=0)
+    assert weights(again) == weights(sharded)
+    assert (again / "config.json").read_bytes() == (sharded / "config.json").read_bytes()  # lossless: as it was
+    assert sorted(p.name for p in again.iterdir()) == sorted(SIDE_FILES + ["config.json", "model.safetensors"])
+
+
+def test_lossless_convert_keeps_quantisation_and_config(tmp_path):
+    run("convert", W4, "-o", f"{tmp_path}/", "-q", check=0)
+    assert (tmp_path / "config.json").read_bytes() == (W4 / "config.json").read_bytes()
+    out = weights(tmp_path)
+    assert any(name.endswith(COMPANIONS) for name in out)
+    assert out == st_load(W4 / "model.safetensors")
+
+
+def test_quantize_config_json_is_left_behind_by_remember(tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(PLAIN, model)
+    (model / "quantize_config.json").write_text('{"bits": 4}')
+    (model / ".gitattributes").write_text("*.safetensors filter=lfs\n")
+    (model / "training_args.bin").write_bytes((FIXTURES / "pth" / "checkpoint.pt").read_bytes())  # a pickle: weights
+    (model / "original").mkdir()
+    (model / "original" / "params.json").write_text("{}")
+    weights_file = model / "model.safetensors"  # a weight file inside a model directory: the directory follows
+    run("convert", weights_file, "-o", f"{tmp_path}/kept/", "-q", check=0)
+    assert (tmp_path / "kept" / "quantize_config.json").exists()
+    run("remember", weights_file, "-o", f"{tmp_path}/out/", "-q", check=0)
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == sorted(SIDE_FILES + ["config.json", "model.safetensors"])
+
+
+def test_config_edit_keeps_numbers_and_escapes_strings(tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(PLAIN, model)
+    text = ('{"rms_norm_eps": 1e-06, "big": 18446744073709551615, "neg": -0.0, "name": "a\\"b\\u00e9\\n",'
+            ' "quantization_config": {"x": [1, {"y": 2}]}, "torch_dtype": "float16", "nested": {"torch_dtype": "x"}}')
+    (model / "config.json").write_text(text)
+    run("remember", model, "--dtype", "f16", "-o", f"{tmp_path}/out/", "-q", check=0)
+    written = (tmp_path / "out" / "config.json").read_text()
+    assert "1e-06" in written and "18446744073709551615" in written and "-0.0" in written
+    assert json.loads(written) == {"rms_norm_eps": 1e-06, "big": 18446744073709551615, "neg": -0.0,
+                                   "name": 'a"b\u00e9\n', "torch_dtype": "float16", "nested": {"torch_dtype": "x"},
+                                   "dtype": "float16"}
+
+
+@pytest.mark.parametrize("text, message", [("[1, 2]", "expected a JSON object"), ('{"a": ', "invalid JSON"),
+                                           ('{"a": 1} x', "data after")])
+def test_bad_config_is_refused_before_writing(tmp_path, text, message):
+    model = tmp_path / "model"
+    shutil.copytree(PLAIN, model)
+    (model / "config.json").write_text(text)
+    proc = run("remember", model, "-o", f"{tmp_path}/out/", check=1)
+    assert "config.json" in proc.stderr and message in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_side_file_needs_force(tmp_path):
+    (tmp_path / "tokenizer.json").write_text("old")
+    proc = run("remember", W4, "-o", tmp_path, check=2)
+    assert "tokenizer.json: exists" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokenizer.json"]
+    run("remember", W4, "-o", tmp_path, "--force", "-q", check=0)
+    assert (tmp_path / "tokenizer.json").read_bytes() == (W4 / "tokenizer.json").read_bytes()
+
+
+def test_dry_run_lists_side_files_and_writes_nothing(tmp_path):
+    proc = run("remember", W4, "-o", f"{tmp_path}/out/", "--dry-run", "--json", check=0)
+    report = json.loads(proc.stdout)
+    assert sorted(p.rsplit("/", 1)[1] for p in report["files"]) == sorted(SIDE_FILES + ["config.json"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_output_gets_no_side_files(tmp_path):
+    run("remember", W4, "-o", tmp_path / "x.safetensors", "-q", check=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.safetensors"]
+    assert st_metadata(tmp_path / "x.safetensors") == {"format": "pt"}

@@ -1,0 +1,54 @@
+"""transformers loads the model directories amn writes as they are and computes the same logits:
+`AutoModelForCausalLM.from_pretrained(DIR)` on amn's `remember`/`convert -o DIR/` output of the
+tiny Llama models in test/fixtures/hfdir/ (saved by transformers; one quantised by
+compressed-tensors) reports no missing, unexpected or mismatched weight, and in float32 gives
+exactly the logits committed beside each model (gen_hfdir.py: the library's own dequantised
+weights in the same model, one CPU thread). The tokenizer loads from the same directory.
+
+Run by `scripts/test.sh --clients` (scripts/setup.sh --clients installs torch and transformers)."""
+import pathlib
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "test" / "cli"))
+from conftest import FIXTURES, run  # noqa: E402
+
+BASE = FIXTURES / "hfdir"
+
+
+def load(folder):
+    """The model in `folder` as from_pretrained loads it, every weight from the files."""
+    model, info = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True)
+    assert not any(info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    return model
+
+
+def logits(model, input_ids):
+    torch.set_num_threads(1)
+    with torch.no_grad():
+        return model.float()(input_ids=input_ids).logits
+
+
+@pytest.mark.parametrize("case, command, args", [
+    ("tiny-llama-w4", "remember", ["--dtype", "f32"]),
+    ("tiny-llama-w4", "remember", []),  # bf16: the library's values are bf16 already
+    ("tiny-llama-w4", "remember", ["--max-shard-size", "60KB"]),
+    ("tiny-llama", "convert", []),
+    ("tiny-llama", "convert", ["--dtype", "f32", "--max-shard-size", "100KB"]),
+])
+def test_transformers_loads_the_directory_with_the_same_logits(case, command, args, tmp_path):
+    out = tmp_path / "out"
+    run(command, BASE / case, "-o", f"{out}/", "-q", *args, check=0)
+    expected = load_file(BASE / f"{case}.logits.safetensors")
+    model = load(out)
+    assert str(model.dtype).removeprefix("torch.") == ("float32" if "f32" in args else "bfloat16")
+    got = logits(model, expected["input_ids"])
+    assert torch.equal(got, expected["logits"]), f"max difference {(got - expected['logits']).abs().max()}"
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert tokenizer("t0 t1").input_ids == [3, 4]
+    assert tokenizer.apply_chat_template([{"role": "user", "content": "t5"}], tokenize=False) == "t5 "
