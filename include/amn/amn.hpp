@@ -78,6 +78,9 @@ struct ConvertResult {
   /// written beside the weights (tokenizer, generation config, ...).
   std::vector<std::string> side_files;
   uint64_t tensors = 0;
+  /// What was done to the tensors, one line: "dequantised 14 (to BF16), kept 9 (BF16 ×7, F32 ×2)"
+  /// (groups: dequantised, quantised, cast, kept; labels: out type, in to out type, stored type).
+  std::string summary;
   uint64_t bytes_written = 0;       ///< sum of output file sizes (index included)
   std::string io_mode;              ///< "io_uring" or "pwrite", "+O_DIRECT" when used
   unsigned threads = 0;

@@ -196,6 +196,7 @@ void print_plan(const amn::ConvertResult& result) {
               << amn::cli::human_bytes(out.bytes) << '\n';
   }
   if (!result.index.empty()) std::cout << "  " << amn::io::display(result.index) << "  (index)\n";
+  std::cout << "Tensors: " << result.summary << '\n';
   for (const auto& file : result.side_files) std::cout << "  " << amn::io::display(file) << "  (from the input's directory)\n";
   std::cout << "Engine: " << result.threads << " threads, " << amn::cli::human_bytes(result.chunk_bytes)
             << " chunks, budget " << amn::cli::human_bytes(result.memory_budget) << ", " << result.io_mode << '\n';
@@ -288,6 +289,8 @@ int run_convert(const Options& options, const char* verb) {
     writer.String(format.c_str());
     writer.Key("tensors");
     writer.Uint64(result.tensors);
+    writer.Key("summary");
+    writer.String(result.summary.c_str());
     writer.Key("bytes");
     writer.Uint64(result.bytes_written);
     writer.Key("seconds");
@@ -311,7 +314,8 @@ int run_convert(const Options& options, const char* verb) {
               << (result.outputs.size() == 1 ? amn::io::display(result.outputs.front().path)
                                              : std::to_string(result.outputs.size()) + " shards")
               << ": " << result.tensors << " tensors, " << amn::cli::human_bytes(result.bytes_written) << " in "
-              << seconds << " s\n";
+              << seconds << " s\n"
+              << "amn: " << result.summary << '\n';
   }
   return 0;
 }
@@ -375,7 +379,8 @@ int main(int argc, char** argv) {
                        "Face model directory, the other files follow and config.json loses quantization_config")
       ->required();
   remember->add_option("--dtype", options.dtype,
-                       "Type of dequantised tensors (default bf16); also narrows/widens unquantised float tensors")
+                       "Without it: dequantised tensors are written as bf16, every other tensor as stored. With it: "
+                       "every float tensor, dequantised or not, as this type (integers stay as stored)")
       ->check(CLI::IsMember(dtype_names));
   add_engine_options(remember, options);
   remember->footer("Example: amn remember model.gguf --dtype bf16 -o model.safetensors\n"

@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <stdexcept>
 
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
@@ -223,6 +225,35 @@ std::vector<MetaEntry> safetensors_metadata(const std::vector<MetaEntry>& metada
   return out;
 }
 
+/// What happened to the tensors, in one line: "dequantised 14 (to BF16), kept 9 (BF16 ×7, F32
+/// ×2)". Each group counts tensors by their label; a group with one label shows no count.
+std::string plan_summary(const Plan& plan) {
+  static constexpr std::array<const char*, 4> kGroups = {"dequantised", "quantised", "cast", "kept"};
+  std::array<std::map<std::string, size_t>, kGroups.size()> labels;
+  for (const auto& planned : plan.tensors) {
+    const std::string in(info(planned.in_dtype).name), out(info(planned.out.dtype).name);
+    switch (planned.transform) {
+      case Transform::Copy: ++labels[3][in]; break;
+      case Transform::Convert: ++labels[2][in + " to " + out]; break;
+      case Transform::Dequant: ++labels[0]["to " + out]; break;
+      case Transform::Rows: ++labels[is_block_type(planned.out.dtype) ? 1 : 0][(is_block_type(planned.out.dtype) ? "" : "to ") + out]; break;
+      default: throw std::logic_error("plan_summary: unknown transform");
+    }
+  }
+  std::string line;
+  for (size_t group = 0; group < kGroups.size(); ++group) {
+    if (labels[group].empty()) continue;
+    size_t count = 0;
+    std::string detail;
+    for (const auto& [label, tensors] : labels[group]) {
+      count += tensors;
+      detail += (detail.empty() ? "" : ", ") + label + (labels[group].size() > 1 ? " \u00d7" + std::to_string(tensors) : "");
+    }
+    line += (line.empty() ? "" : ", ") + std::string(kGroups[group]) + " " + std::to_string(count) + " (" + detail + ")";
+  }
+  return line.empty() ? "no tensors" : line;
+}
+
 /// Greedy split in tensor order: a shard closes when the next tensor would pass `max_bytes`
 /// (a tensor larger than that gets a shard of its own).
 std::vector<std::vector<size_t>> split_shards(const Plan& plan, uint64_t max_bytes) {
@@ -333,6 +364,7 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   ConvertResult result;
   result.tensors = plan.tensors.size();
   result.warnings = plan.warnings;
+  result.summary = stages::plan_summary(plan);
   uint64_t tensor_bytes = 0;
   for (const auto& planned : plan.tensors) tensor_bytes += planned.out.nbytes;
   for (const auto& file : files) {

@@ -158,3 +158,23 @@ def test_a_file_output_gets_no_side_files(tmp_path):
     run("remember", W4, "-o", tmp_path / "x.safetensors", "-q", check=0)
     assert [p.name for p in tmp_path.iterdir()] == ["x.safetensors"]
     assert st_metadata(tmp_path / "x.safetensors") == {"format": "pt"}
+
+
+@pytest.mark.parametrize("dtype, want, summary", [
+    (None, {"model.layers.0.input_layernorm.weight": "F16", "model.layers.0.self_attn.q_proj.bias": "F16"},
+     "dequantised 2 (to BF16), kept 2 (F16)"),
+    ("bf16", {"model.layers.0.input_layernorm.weight": "BF16", "model.layers.0.self_attn.q_proj.bias": "BF16"},
+     "dequantised 2 (to BF16), cast 2 (F16 to BF16)"),
+])
+def test_remember_dtype_rule_and_summary(tmp_path, dtype, want, summary):
+    """Without --dtype only dequantised tensors are BF16 (the rest as stored); --dtype narrows every float."""
+    source = FIXTURES / "gptq" / "4bit-g128-sym" / "model.safetensors"
+    out = tmp_path / "out.safetensors"
+    proc = run("remember", source, "-o", out, *(["--dtype", dtype] if dtype else []), check=0)
+    assert proc.stderr.splitlines()[-1] == "amn: " + summary
+    got = st_load(out)
+    assert {name: got[name].dtype for name in want} == want
+    assert got["model.layers.0.self_attn.q_proj.weight"].dtype == "BF16"
+    report = json.loads(run("remember", source, "-o", out, "--force", "--json", *(["--dtype", dtype] if dtype else []),
+                            check=0).stdout)
+    assert report["summary"] == summary
