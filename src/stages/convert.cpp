@@ -387,7 +387,7 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   }
   uint64_t largest_file = 0;
   for (const auto& file : files) largest_file = std::max(largest_file, file.layout.file_size);
-  stages::EngineConfig config = stages::configure(plan, options, largest_file);
+  stages::EngineConfig config = stages::configure(options, largest_file);
   result.threads = config.threads;
   if (!config.threads_note.empty()) result.warnings.push_back(config.threads_note);
   result.memory_budget = config.memory_budget;

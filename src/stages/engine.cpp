@@ -26,26 +26,13 @@ namespace amn::stages {
 namespace {
 
 constexpr uint64_t kMinWindow = 64 * 1024;
-constexpr uint64_t kMaxWindow = 8ull << 20;
+constexpr uint64_t kMaxWindow = 4ull << 20;
 constexpr uint64_t kMinBudget = 16ull << 20;
 /// RSS that is not window buffers: code, oneTBB, catalog, headers. Subtracted from the budget.
 constexpr uint64_t kBaseOverhead = 40ull << 20;
 constexpr unsigned kQueuedWrites = 4;  ///< windows that may wait in the io_uring queue
-
-/// Bits of one element of `type` (fractional for block types).
-double element_bits(DType type) {
-  const auto& type_info = info(type);
-  return static_cast<double>(type_info.block_bits) / type_info.block_elems;
-}
-
-/// Input bytes read per output byte for a planned tensor's transform (0: read straight into
-/// the window). Rows tensors hold f32 rows, plus the input bytes they decode from (PlainRows).
-double input_ratio(const PlannedTensor& planned) {
-  if (planned.transform == Transform::Copy) return 0.0;
-  double in_bits = element_bits(planned.in_dtype);
-  if (planned.transform == Transform::Rows) in_bits = 32.0 + (planned.in_dtype == DType::F32 ? 0.0 : in_bits);
-  return in_bits / element_bits(planned.out.dtype);
-}
+/// Scratch a worker prepares at once: input bytes, or f32 rows plus the bytes they decode from.
+constexpr uint64_t kStripBytes = 512ull << 10;
 
 /// A buffer aligned for O_DIRECT.
 struct AlignedBuffer {
@@ -116,8 +103,10 @@ void quantise_rows(const PlannedTensor& planned, uint64_t first, uint64_t count,
 }
 
 /// Fills output bytes [out_begin, out_end) of a planned tensor (relative to the tensor's start).
-/// Transforms work in units — one input block (Convert, Dequant) or one output row (Rows) — and
-/// a unit cut by a window edge is produced whole into scratch and copied in part.
+/// Transforms work in units — one input block (Convert, Dequant) or one output row (Rows) —
+/// prepared (read, or decoded to f32) a strip of about kStripBytes at a time, so a worker's
+/// scratch stays small whatever the window; a unit cut by a window edge is produced whole into
+/// scratch and copied in part.
 class Filler {
  public:
   explicit Filler(io::TensorData& data) : data_(data) {}
@@ -127,17 +116,46 @@ class Filler {
       data_.read(planned.source, out_begin, out_end - out_begin, dst);
       return;
     }
-    const uint64_t unit_elems =
-        planned.transform == Transform::Rows ? row_unit_elems(planned) : info(planned.in_dtype).block_elems;
+    const Units units = units_of(planned);
+    const uint64_t first = out_begin / units.out_bytes;
+    const uint64_t last = (out_end + units.out_bytes - 1) / units.out_bytes;
+    const uint64_t strip = std::max<uint64_t>(1, kStripBytes / units.prepared_bytes);
+    for (uint64_t begin = first; begin < last; begin += strip) {
+      const uint64_t end = std::min(last, begin + strip);
+      prepare(planned, begin, end, units.elems, scratch);
+      const uint64_t part_begin = std::max(out_begin, begin * units.out_bytes);
+      const uint64_t part_end = std::min(out_end, end * units.out_bytes);
+      fill_prepared(planned, units, begin, part_begin, part_end, dst + (part_begin - out_begin), scratch);
+    }
+  }
+
+ private:
+  /// Elements of one unit, its output bytes, and the scratch bytes preparing it takes.
+  struct Units {
+    uint64_t elems;
+    uint64_t out_bytes;
+    uint64_t prepared_bytes;
+  };
+
+  static Units units_of(const PlannedTensor& planned) {
+    const bool rows = planned.transform == Transform::Rows;
+    const uint64_t elems = rows ? row_unit_elems(planned) : info(planned.in_dtype).block_elems;
     const auto& out_type = info(planned.out.dtype);
-    const uint64_t out_unit = unit_elems / out_type.block_elems * out_type.block_bits / 8;
-    const uint64_t first = out_begin / out_unit;
+    const auto& in_type = info(planned.in_dtype);
+    const uint64_t in_bytes = elems / in_type.block_elems * in_type.block_bits / 8;
+    return Units{elems, elems / out_type.block_elems * out_type.block_bits / 8,
+                 rows ? elems * sizeof(float) + in_bytes : in_bytes};
+  }
+
+  /// Writes output bytes [out_begin, out_end) from prepared units (`prepared` is the first).
+  void fill_prepared(const PlannedTensor& planned, const Units& units, uint64_t prepared, uint64_t out_begin,
+                     uint64_t out_end, std::byte* dst, Scratch& scratch) {
+    const uint64_t out_unit = units.out_bytes;
     const uint64_t last = (out_end + out_unit - 1) / out_unit;
-    prepare(planned, first, last, unit_elems, scratch);
     auto emit = [&](uint64_t unit_idx, uint64_t count, std::byte* target) {
-      emit_units(planned, unit_idx, unit_idx - first, count, unit_elems, scratch, target);
+      emit_units(planned, unit_idx, unit_idx - prepared, count, units.elems, scratch, target);
     };
-    uint64_t unit = first;
+    uint64_t unit = out_begin / out_unit;
     std::byte* out = dst;
     std::byte* const out_stop = dst + (out_end - out_begin);
     if (out_begin % out_unit != 0) {
@@ -162,7 +180,6 @@ class Filler {
     }
   }
 
- private:
   /// Loads what units [first, last) are made from: input bytes, or f32 rows.
   void prepare(const PlannedTensor& planned, uint64_t first, uint64_t last, uint64_t unit_elems, Scratch& scratch) {
     if (planned.transform == Transform::Rows) {
@@ -205,7 +222,7 @@ class Filler {
 
 }  // namespace
 
-EngineConfig configure(const Plan& plan, const ConvertOptions& options, uint64_t largest_file) {
+EngineConfig configure(const ConvertOptions& options, uint64_t largest_file) {
   EngineConfig config;
   ThreadChoice threads = choose_threads(options.threads);
   config.threads = threads.threads;
@@ -214,15 +231,13 @@ EngineConfig configure(const Plan& plan, const ConvertOptions& options, uint64_t
   config.mode = io::probe_write_mode();
   const size_t tokens = 2 * static_cast<size_t>(config.threads) + 1;
   config.buffers = tokens + (config.mode == io::WriteMode::Uring ? kQueuedWrites : 0);
-  double ratio = 0.0;
-  for (const auto& planned : plan.tensors) ratio = std::max(ratio, input_ratio(planned));
   if (options.chunk_bytes) {
     config.window = options.chunk_bytes;
   } else {
     uint64_t for_buffers = config.memory_budget > kBaseOverhead + kMinBudget ? config.memory_budget - kBaseOverhead : kMinBudget;
-    // Window buffers, plus one input scratch per thread.
-    double per_window = static_cast<double>(config.buffers) + config.threads * ratio;
-    auto window = static_cast<uint64_t>(static_cast<double>(for_buffers) / per_window);
+    // Window buffers, after each thread's scratch (a strip, and the input it decodes from).
+    const uint64_t scratch = 2 * kStripBytes * config.threads;
+    uint64_t window = for_buffers > scratch ? (for_buffers - scratch) / config.buffers : 0;
     window = std::clamp(window, kMinWindow, kMaxWindow);
     uint64_t needed = (std::max<uint64_t>(largest_file, 1) + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
     config.window = std::min(window / kDirectAlign * kDirectAlign, needed);

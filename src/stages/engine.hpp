@@ -38,9 +38,9 @@ struct EngineConfig {
 /// Output bytes of alignment O_DIRECT needs (offsets, lengths, buffer addresses).
 inline constexpr uint64_t kDirectAlign = 4096;
 
-/// Chooses threads, window size, buffer count and I/O mode for `plan` under `options`; no
-/// window is larger than the largest output file needs.
-[[nodiscard]] EngineConfig configure(const Plan& plan, const ConvertOptions& options, uint64_t largest_file);
+/// Chooses threads, window size, buffer count and I/O mode under `options`; no window is larger
+/// than the largest output file needs.
+[[nodiscard]] EngineConfig configure(const ConvertOptions& options, uint64_t largest_file);
 
 /// Streams every file of `files` into `outputs` (same order, already created). Throws Error;
 /// on any failure the caller's OutputFiles remove their temp files.
