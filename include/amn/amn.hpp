@@ -19,9 +19,21 @@ namespace amn {
 /// The library version string ("0.1.0").
 [[nodiscard]] const char* version();
 
+/// Which tensors open_model keeps and how it names them.
+struct TensorSelection {
+  /// Keep only the tensors under this top-level key, named as inside it ("model" turns
+  /// "model.layers.0.weight" into "layers.0.weight"). Empty: automatic, i.e. a PyTorch checkpoint
+  /// holding exactly one state dict under a conventional key (state_dict, model_state_dict,
+  /// model, module, model_ema, ema, state_dict_ema) is read as that state dict.
+  std::string select;
+  std::string strip_prefix;  ///< then removed from the front of every name that starts with it
+};
+
 /// Reads the headers of FILE or DIR (shards, `model.safetensors.index.json`, GGUF splits) and
-/// returns the catalog. Never reads tensor data. Throws Error.
-[[nodiscard]] Catalog open_model(const std::string& path, const Limits& limits = {});
+/// returns the catalog. Never reads tensor data. Throws Error. Tensors left out by `selection`
+/// are named in Catalog::extras ("optimizer" -> "dict holding 8 tensors, left out").
+[[nodiscard]] Catalog open_model(const std::string& path, const Limits& limits = {},
+                                 const TensorSelection& selection = {});
 
 /// Detects the format of one file by extension, then by magic bytes; nullopt if unknown.
 [[nodiscard]] std::optional<Format> detect_format(const std::string& path);

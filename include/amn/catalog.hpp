@@ -82,6 +82,9 @@ struct Catalog {
   std::vector<MetaEntry> metadata;      ///< GGUF KV (typed) or safetensors __metadata__ (strings)
   /// Non-tensor values found in the input (pth nested checkpoints: "epoch" -> "int 3").
   std::vector<std::pair<std::string, std::string>> extras;
+  /// PyTorch checkpoints: the top-level keys whose value is a dict holding tensors (a state dict
+  /// wrapped as {"model": state_dict, "epoch": 3}); open_model unwraps one (TensorSelection).
+  std::vector<std::string> state_dicts;
   uint32_t gguf_version = 0;            ///< GGUF only
   uint32_t gguf_alignment = 0;          ///< GGUF only
   std::string description;              ///< e.g. "PyTorch state_dict", "GGUF v3"

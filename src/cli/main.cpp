@@ -51,7 +51,21 @@ struct Options {
   std::string max_total;
   uint64_t max_items = 0;
   uint64_t max_ratio = 0;
+  amn::TensorSelection selection;
 };
+
+/// --select KEY, --strip-prefix P: which tensors of a checkpoint are read, under which names.
+void add_selection_options(CLI::App* command, Options& options) {
+  const std::string group = "Checkpoints (a state dict wrapped as {\"model\": state_dict, \"epoch\": 3} is read under its own "
+                            "names when it is the only one under state_dict, model_state_dict, model, module, model_ema, "
+                            "ema or state_dict_ema)";
+  command->add_option("--select", options.selection.select,
+                      "Read only the tensors under this top-level key, named as inside it (e.g. --select model_ema)")
+      ->group(group);
+  command->add_option("--strip-prefix", options.selection.strip_prefix,
+                      "Remove this from the front of every tensor name that starts with it (e.g. --strip-prefix module.)")
+      ->group(group);
+}
 
 /// --max-alloc, --max-total, --max-items, --max-ratio: caps on what an input may make amn
 /// allocate or count. Each may only lower the built-in ceiling (amn::Limits{}).
@@ -111,13 +125,14 @@ void add_engine_options(CLI::App* command, Options& options) {
   command->add_flag("-q,--quiet", options.quiet, "Print nothing on success");
   command->add_flag("-v,--verbose", options.verbose, "Say how the engine runs (threads, chunk size, budget, I/O path, kernel ISA level)");
   add_limit_options(command, options);
+  add_selection_options(command, options);
 }
 
 const std::map<std::string, amn::DType> kDtypeChoices = {
     {"bf16", amn::DType::BF16}, {"f16", amn::DType::F16}, {"f32", amn::DType::F32}};
 
 int run_report(const Options& options, bool per_tensor) {
-  amn::Catalog catalog = amn::open_model(options.input, requested_limits(options));
+  amn::Catalog catalog = amn::open_model(options.input, requested_limits(options), options.selection);
   amn::cli::print_catalog(std::cout, options.input, catalog, per_tensor, options.json);
   return 0;
 }
@@ -233,7 +248,7 @@ int run_convert(const Options& options, const char* verb) {
   convert.progress = &progress;
   const amn::Limits limits = requested_limits(options);
   auto started = std::chrono::steady_clock::now();
-  amn::Catalog catalog = amn::open_model(options.input, limits);
+  amn::Catalog catalog = amn::open_model(options.input, limits, options.selection);
   if (options.verbose && !options.dry_run) {
     amn::ConvertOptions plan_only = convert;
     plan_only.dry_run = true;
@@ -334,13 +349,15 @@ int main(int argc, char** argv) {
   inspect->add_option("input", options.input, "Model file or directory (shards)")->required();
   inspect->add_flag("--json", options.json, "Print one JSON object on stdout");
   add_limit_options(inspect, options);
+  add_selection_options(inspect, options);
   inspect->footer("Example: amn inspect model.safetensors --json");
 
   auto* parse = app.add_subcommand("parse", "Everything inspect shows, plus each tensor, the metadata and non-tensor values");
   parse->add_option("input", options.input, "Model file or directory (shards)")->required();
   parse->add_flag("--json", options.json, "Print one JSON object on stdout");
   add_limit_options(parse, options);
-  parse->footer("Example: amn parse model.gguf");
+  add_selection_options(parse, options);
+  parse->footer("Example: amn parse model.gguf\nExample: amn parse last.ckpt --strip-prefix model.");
 
   std::vector<std::string> dtype_names;
   for (const auto& [name, type] : kDtypeChoices) dtype_names.push_back(name);

@@ -137,6 +137,7 @@ class Builder {
     }
     walk(objects_.root, "", 0);
     catalog_.description = nested_ ? "PyTorch checkpoint" : "PyTorch state_dict";
+    if (root.kind == Kind::Dict) note_state_dicts(root);
     return std::move(catalog_);
   }
 
@@ -150,6 +151,21 @@ class Builder {
     Global function;
     const Object* args;
   };
+
+  /// Catalog::state_dicts: the top-level str keys whose value is a dict holding a tensor itself.
+  void note_state_dicts(const Object& root) {
+    for (size_t pos = 0; pos + 1 < root.items.size(); pos += 2) {
+      const Object& key = item(root, pos);
+      const Object& value = item(root, pos + 1);
+      if (key.kind != Kind::Str || value.kind != Kind::Dict) continue;
+      for (size_t inner = 1; inner < value.items.size(); inner += 2) {
+        if (item(value, inner).kind == Kind::Call) {
+          catalog_.state_dicts.push_back(key.text);
+          break;
+        }
+      }
+    }
+  }
 
   /// The data.pkl member's name as messages show it.
   std::string pickle_name() const { return io::display(archive_.data_pkl->name); }

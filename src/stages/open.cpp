@@ -15,6 +15,7 @@
 #include "io/display.hpp"
 #include "io/file.hpp"
 #include "io/zip.hpp"
+#include "stages/checkpoint.hpp"
 
 namespace amn {
 namespace fs = std::filesystem;
@@ -139,6 +140,7 @@ Catalog merge_shards(const std::vector<std::string>& paths, Format format, const
       whole.gguf_version = part.gguf_version;
       whole.gguf_alignment = part.gguf_alignment;
       whole.description = part.description;
+      whole.state_dicts = part.state_dicts;
     }
     append_shard(whole, std::move(part), names);
     if (whole.tensors.size() > limits.max_items) fail_limit(paths[shard_idx], "more tensors than the item cap");
@@ -228,7 +230,9 @@ std::optional<Format> detect_format(const std::string& path) {
   return detect_by_magic(path);
 }
 
-Catalog open_model(const std::string& path, const Limits& requested) {
+namespace {
+
+Catalog open_all(const std::string& path, const Limits& requested) {
   const Limits limits = Limits{}.tightened(requested);
   io::HeapBudget budget(limits);
   struct stat st {};
@@ -243,6 +247,14 @@ Catalog open_model(const std::string& path, const Limits& requested) {
     if (auto split = gguf_split_set(path)) return merge_shards(*split, Format::Gguf, limits);
   }
   return merge_shards({path}, *format, limits);
+}
+
+}  // namespace
+
+Catalog open_model(const std::string& path, const Limits& limits, const TensorSelection& selection) {
+  Catalog catalog = open_all(path, limits);
+  stages::select_tensors(catalog, selection);
+  return catalog;
 }
 
 }  // namespace amn

@@ -7,6 +7,7 @@ weights in the same model, one CPU thread). The tokenizer loads from the same di
 
 Run by `scripts/test.sh --clients` (scripts/setup.sh --clients installs torch and transformers)."""
 import pathlib
+import shutil
 import sys
 
 import pytest
@@ -52,3 +53,17 @@ def test_transformers_loads_the_directory_with_the_same_logits(case, command, ar
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert tokenizer("t0 t1").input_ids == [3, 4]
     assert tokenizer.apply_chat_template([{"role": "user", "content": "t5"}], tokenize=False) == "t5 "
+
+
+def test_a_wrapped_pth_checkpoint_loads_under_its_own_names(tmp_path):
+    """{"model": state_dict, "epoch": 3, "optimizer": ...} saved by torch beside config.json: amn reads
+    the state dict's own names, so no weight is left randomly initialised."""
+    source = tmp_path / "checkpoint"
+    shutil.copytree(BASE / "tiny-llama", source, ignore=shutil.ignore_patterns("*.safetensors"))
+    state = load_file(BASE / "tiny-llama" / "model.safetensors")
+    torch.save({"model": state, "epoch": 3, "optimizer": {"state": {0: {"step": torch.tensor(1.0)}}}},
+               source / "checkpoint.pth")
+    out = tmp_path / "out"
+    run("convert", source / "checkpoint.pth", "-o", f"{out}/", "-q", check=0)
+    expected = load_file(BASE / "tiny-llama.logits.safetensors")
+    assert torch.equal(logits(load(out), expected["input_ids"]), expected["logits"])

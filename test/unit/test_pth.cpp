@@ -10,6 +10,7 @@
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "amn/amn.hpp"
@@ -61,8 +62,9 @@ const amn::Tensor& find(const amn::Catalog& catalog, const std::string& name) {
 }
 
 /// Opens `file` and checks every tensor against `stem`.expect.{tsv,bin} (torch's own bytes).
-amn::Catalog check_against_torch(const std::string& file, const std::string& stem) {
-  amn::Catalog catalog = amn::open_model(fixture(file).string());
+amn::Catalog check_against_torch(const std::string& file, const std::string& stem,
+                                 const amn::TensorSelection& selection = {}) {
+  amn::Catalog catalog = amn::open_model(fixture(file).string(), {}, selection);
   CHECK(catalog.format == amn::Format::Pth);
   std::ifstream blob_file(fixture(stem + ".expect.bin"), std::ios::binary);
   std::vector<char> blob((std::istreambuf_iterator<char>(blob_file)), std::istreambuf_iterator<char>());
@@ -124,9 +126,9 @@ TEST_CASE("pth: views, offsets, tied storages, 0-d, empty and Parameters") {
   CHECK(find(catalog, "empty").nbytes == 0);
 }
 
-TEST_CASE("pth: a nested checkpoint gives dotted names and describes its other values") {
+TEST_CASE("pth: a checkpoint wrapping its state dict gives the state dict's names and describes its other values") {
   amn::Catalog catalog = check_against_torch("checkpoint.pt", "checkpoint");
-  CHECK(catalog.description == "PyTorch checkpoint");
+  CHECK(catalog.description == "PyTorch checkpoint: the state dict under 'model'");
   std::vector<std::pair<std::string, std::string>> expected = {
       {"epoch", "int 3"},          {"optimizer_name", "str 'adam'"}, {"lr", "float 0.001"},
       {"betas", "tuple[2]"},       {"history", "list[2]"},           {"extra.seen", "None"},
@@ -137,7 +139,9 @@ TEST_CASE("pth: a nested checkpoint gives dotted names and describes its other v
 
 TEST_CASE("pth: an optimizer checkpoint at pickle protocol 5 (int keys, lists of dicts)") {
   amn::Catalog catalog = check_against_torch("optimizer.pt", "optimizer");
-  CHECK(find(catalog, "optimizer.state.0.exp_avg").shape == std::vector<int64_t>{2, 3});
+  CHECK(check_against_torch("optimizer.pt", "optimizer", {"", "model."}).tensors.size() == 4);  // nothing to strip
+  amn::Catalog whole = amn::open_model(fixture("optimizer.pt").string(), {}, {"optimizer", ""});
+  CHECK(find(whole, "state.0.exp_avg").shape == std::vector<int64_t>{2, 3});
   auto has_extra = [&](const std::string& name, const std::string& description) {
     return std::find(catalog.extras.begin(), catalog.extras.end(), std::pair{name, description}) != catalog.extras.end();
   };
@@ -168,4 +172,43 @@ TEST_CASE("pth: byteorder 'big' archives are byte-swapped (case 58)") {
 TEST_CASE("pth: pre-1.6 and TorchScript archives are refused by name (case 57)") {
   refused("legacy.pth", amn::ErrorCode::Unsupported, "pre-1.6 legacy format");
   refused("torchscript.pt", amn::ErrorCode::Unsupported, "TorchScript archive");
+}
+
+// Wrapped state dicts: the expectations are what torch's load_state_dict(strict=True) accepted
+// (gen_pth.py).
+TEST_CASE("pth: one state dict under a conventional key is read under its own names") {
+  for (const auto& [file, stem, key] : {std::tuple{"wrap_state_dict.pt", "wrap_state_dict", "state_dict"},
+                                        std::tuple{"wrap_module.pt", "wrap_module", "module"},
+                                        std::tuple{"ema_only.pt", "ema_only", "ema"},
+                                        std::tuple{"lightning.ckpt", "lightning", "state_dict"}}) {
+    CAPTURE(std::string(file));
+    amn::Catalog catalog = check_against_torch(file, stem);
+    CHECK(catalog.description == std::string("PyTorch checkpoint: the state dict under '") + key + "'");
+  }
+  amn::Catalog lightning = check_against_torch("lightning.ckpt", "lightning");
+  auto has_extra = [&](const std::string& name, const std::string& description) {
+    return std::find(lightning.extras.begin(), lightning.extras.end(), std::pair{name, description}) != lightning.extras.end();
+  };
+  CHECK(has_extra("epoch", "int 2"));
+  CHECK(has_extra("pytorch-lightning_version", "str '2.4.0'"));
+  CHECK(has_extra("optimizer_states", "holds 12 tensor(s), left out (not the state dict)"));
+  check_against_torch("lightning.ckpt", "lightning_strip", {"", "model."});
+}
+
+TEST_CASE("pth: two state dicts are read whole; --select picks one") {
+  CHECK(check_against_torch("ema.pt", "ema").description == "PyTorch checkpoint");
+  amn::Catalog chosen = check_against_torch("ema.pt", "ema_select", {"model_ema", ""});
+  CHECK(chosen.extras == std::vector<std::pair<std::string, std::string>>{
+                             {"model", "holds 4 tensor(s), left out (not the state dict)"}});
+  CHECK_THROWS_WITH_AS((void)amn::open_model(fixture("ema.pt").string(), {}, {"teacher", ""}),
+                       doctest::Contains("--select 'teacher' names no tensors (top-level keys holding tensors: 'model', "
+                                         "'model_ema')"),
+                       amn::Error);
+}
+
+TEST_CASE("pth: a DistributedDataParallel state dict keeps its names; --strip-prefix removes module.") {
+  CHECK(check_against_torch("ddp.pt", "ddp").description == "PyTorch state_dict");
+  check_against_torch("ddp.pt", "ddp_strip", {"", "module."});
+  CHECK_THROWS_WITH_AS((void)amn::open_model(fixture("ddp.pt").string(), {}, {"", "module.0.weight"}),
+                       doctest::Contains("leaves tensor 'module.0.weight' without a name"), amn::Error);
 }
