@@ -2,36 +2,26 @@
 #include "kernels/quantize.hpp"
 
 #include <cassert>
+#include <span>
 
 #include "kernels/gguf/quant_kernels.hpp"
 
 namespace amn::kernels {
 namespace {
 
-struct Quantiser {
-  DType type;
-  gguf::QuantizeFn fn;
-  bool needs_imatrix;
-};
+using gguf::Quantiser;
 
-constexpr Quantiser kQuantisers[] = {
-    {DType::Q4_0, gguf::quantize_q4_0, false},       {DType::Q4_1, gguf::quantize_q4_1, false},
-    {DType::Q5_0, gguf::quantize_q5_0, false},       {DType::Q5_1, gguf::quantize_q5_1, false},
-    {DType::Q8_0, gguf::quantize_q8_0, false},       {DType::Q2_K, gguf::quantize_q2_k, false},
-    {DType::Q3_K, gguf::quantize_q3_k, false},       {DType::Q4_K, gguf::quantize_q4_k, false},
-    {DType::Q5_K, gguf::quantize_q5_k, false},       {DType::Q6_K, gguf::quantize_q6_k, false},
-    {DType::TQ1_0, gguf::quantize_tq1_0, false},     {DType::TQ2_0, gguf::quantize_tq2_0, false},
-    {DType::MXFP4, gguf::quantize_mxfp4, false},     {DType::IQ4_NL, gguf::quantize_iq4_nl, false},
-    {DType::IQ4_XS, gguf::quantize_iq4_xs, false},   {DType::IQ3_S, gguf::quantize_iq3_s, false},
-    {DType::IQ3_XXS, gguf::quantize_iq3_xxs, false}, {DType::IQ2_S, gguf::quantize_iq2_s, false},
-    {DType::IQ2_XS, gguf::quantize_iq2_xs, true},    {DType::IQ2_XXS, gguf::quantize_iq2_xxs, true},
-    {DType::IQ1_S, gguf::quantize_iq1_s, true},      {DType::IQ1_M, gguf::quantize_iq1_m, false},
-    {DType::Q1_0, gguf::quantize_q1_0, false},       {DType::Q2_0, gguf::quantize_q2_0, false},
-    {DType::NVFP4, gguf::quantize_nvfp4, false},
-};
+/// The quantisers of `isa`: the AVX2 build for AVX2 and above, where the build has it.
+std::span<const Quantiser> quantisers(Isa isa) {
+#if defined(__x86_64__)
+  if (isa >= Isa::Avx2) return gguf::avx2::quantisers();
+#endif
+  (void)isa;
+  return gguf::scalar::quantisers();
+}
 
-const Quantiser* find(DType type) {
-  for (const auto& quantiser : kQuantisers) {
+const Quantiser* find(DType type, Isa isa = active_isa()) {
+  for (const auto& quantiser : quantisers(isa)) {
     if (quantiser.type == type) return &quantiser;
   }
   return nullptr;
@@ -47,7 +37,12 @@ bool quantize_needs_imatrix(DType type) {
 }
 
 void quantize_rows(DType type, const float* src, size_t rows, size_t n_per_row, const float* imatrix, std::byte* dst) {
-  const Quantiser* quantiser = find(type);
+  quantize_rows_at(active_isa(), type, src, rows, n_per_row, imatrix, dst);
+}
+
+void quantize_rows_at(Isa isa, DType type, const float* src, size_t rows, size_t n_per_row, const float* imatrix,
+                      std::byte* dst) {
+  const Quantiser* quantiser = find(type, isa);
   assert(quantiser && n_per_row % info(type).block_elems == 0);
   assert(imatrix || !quantiser->needs_imatrix);
   quantiser->fn(src, dst, rows, n_per_row, imatrix);

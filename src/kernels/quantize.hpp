@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "amn/dtype.hpp"
+#include "kernels/isa.hpp"
 
 namespace amn::kernels {
 
@@ -20,6 +21,13 @@ namespace amn::kernels {
 /// ggml_quantize_chunk(type, src, dst, 0, rows, n_per_row, imatrix).
 /// Preconditions: can_quantize(type), n_per_row a multiple of the block size, imatrix given when
 /// quantize_needs_imatrix(type).
+/// Runs the quantisers of the process's ISA level (kernels/isa.hpp): the AVX2 build of the same
+/// source on AVX2 machines, byte-identical to the scalar one.
 void quantize_rows(DType type, const float* src, size_t rows, size_t n_per_row, const float* imatrix, std::byte* dst);
+
+/// quantize_rows with the quantisers of `isa` (scalar, or the AVX2 build for AVX2 and above),
+/// whatever the process uses; `isa` must be supported (isa_supported).
+void quantize_rows_at(Isa isa, DType type, const float* src, size_t rows, size_t n_per_row, const float* imatrix,
+                      std::byte* dst);
 
 }  // namespace amn::kernels

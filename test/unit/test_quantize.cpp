@@ -1,7 +1,8 @@
 // Covers GGUF quantisation (kernels/quantize.hpp): every block type ggml_quantize_chunk makes, with and
 // without an importance matrix, byte for byte against ggml's own output in
 // test/fixtures/quant/ggml_quant.safetensors (test/fixtures/gen/gen_quant.py, see that folder's
-// README.md); quantize_needs_imatrix and the ggml type ids against ggml's.
+// README.md), at every ISA level the CPU runs (quantize_rows_at); quantize_needs_imatrix and the ggml
+// type ids against ggml's.
 #include <doctest/doctest.h>
 
 #include <cstddef>
@@ -69,8 +70,8 @@ struct Fixture {
 
 /// Runs quantize_rows and describes how its bytes differ from ggml's `expected` ([rows,
 /// row_bytes]); "" when they are identical.
-std::string quantise_and_compare(DType type, const std::vector<float>& input, size_t rows, size_t n_per_row,
-                                 const float* imatrix, const std::vector<std::byte>& expected) {
+std::string quantise_and_compare(amn::kernels::Isa isa, DType type, const std::vector<float>& input, size_t rows,
+                                 size_t n_per_row, const float* imatrix, const std::vector<std::byte>& expected) {
   const auto& type_info = amn::info(type);
   if (!amn::kernels::can_quantize(type)) return "no quantiser (can_quantize is false)";
   if (imatrix == nullptr && amn::kernels::quantize_needs_imatrix(type)) {
@@ -83,7 +84,7 @@ std::string quantise_and_compare(DType type, const std::vector<float>& input, si
   }
   std::vector<std::byte> got(expected.size(), std::byte{0xa5});  // unwritten bytes show as differences
   try {
-    amn::kernels::quantize_rows(type, input.data(), rows, n_per_row, imatrix, got.data());
+    amn::kernels::quantize_rows_at(isa, type, input.data(), rows, n_per_row, imatrix, got.data());
   } catch (const std::exception& error) {
     return std::string("quantize_rows threw: ") + error.what();
   }
@@ -155,7 +156,7 @@ TEST_CASE("GGUF quantisation: every quantisable type, quantize_needs_imatrix and
   }
 }
 
-TEST_CASE("GGUF quantisation equals ggml's byte for byte") {
+TEST_CASE("GGUF quantisation equals ggml's byte for byte, at every ISA level this CPU runs") {
   Fixture fixture;
   std::map<std::string, size_t> compared_per_type;
   for (const auto& [name, ggml_needs] : fixture.meta_with_prefix(kNeedsImatrixKey)) compared_per_type[name] = 0;
@@ -185,10 +186,13 @@ TEST_CASE("GGUF quantisation equals ggml's byte for byte") {
     const auto imatrix = fixture.floats("imatrix." + case_name);
     REQUIRE(imatrix.size() == n_per_row);
     const auto expected = fixture.bytes(tensor.name);
-    const std::string problem = quantise_and_compare(*type, input, rows, n_per_row,
-                                                     with_imatrix ? imatrix.data() : nullptr, expected);
     const std::string how = with_imatrix ? "with imatrix" : "without imatrix";
-    CHECK_MESSAGE(problem.empty(), type_name << ", case " << case_name << " " << how << ": " << problem);
+    for (const amn::kernels::Isa isa : amn::kernels::supported_isas()) {
+      const std::string problem = quantise_and_compare(isa, *type, input, rows, n_per_row,
+                                                       with_imatrix ? imatrix.data() : nullptr, expected);
+      CHECK_MESSAGE(problem.empty(), type_name << ", case " << case_name << " " << how << ", "
+                                               << amn::kernels::isa_name(isa) << ": " << problem);
+    }
     ++compared_per_type[type_name];
   }
   // every type of the fixture had tensors to compare

@@ -5,9 +5,9 @@
 // Every function evaluates ggml's float expressions in ggml's order and keeps ggml's integer
 // types for the codes (int8_t / uint8_t arrays, wrapped the same way), so the bytes agree with
 // ggml's. That needs plain IEEE single-precision arithmetic on both sides: both are compiled
-// without -ffast-math (no reassociated sums) and without -march, so x86-64 has no FMA to contract
-// a · b + c into. (-std=c++20 does not prevent that: GCC contracts in C++ whenever FMA is
-// enabled, so code built from these functions for an FMA target needs -ffp-contract=off.)
+// without -ffast-math (no reassociated sums); the scalar build has no -march, so x86-64 has no
+// FMA to contract a · b + c into, and the AVX2 build (quant_avx2.hpp) enables FMA but is compiled
+// with -ffp-contract=off (-std=c++20 alone does not prevent contraction in GCC's C++).
 //
 // Several searches below run independent chains of ggml's sequential sums side by side (trial
 // scales, or the sub-blocks of a super-block, as the lanes of an array the compiler vectorises):
@@ -25,8 +25,9 @@
 
 #include "kernels/convert.hpp"
 #include "kernels/gguf/blocks.hpp"
+#include "kernels/gguf/quant_kernels.hpp"  // AMN_QUANT_LEVEL
 
-namespace amn::kernels::gguf::quant {
+namespace amn::kernels::gguf::AMN_QUANT_LEVEL::quant {
 
 /// Groups whose largest magnitude is below this are all zero (ggml GROUP_MAX_EPS).
 inline constexpr float kGroupMaxEps = 1e-15f;
@@ -737,4 +738,4 @@ void make_q3_quants_lanes(const GroupLanes<kGroups, kElems>& lanes, const float*
   return sum_l2 > 0.0f ? sum_lx / sum_l2 : 0.0f;
 }
 
-}  // namespace amn::kernels::gguf::quant
+}  // namespace amn::kernels::gguf::AMN_QUANT_LEVEL::quant

@@ -25,7 +25,7 @@
 #include "kernels/gguf/scales.hpp"
 #include "kernels/gguf/tables.hpp"
 
-namespace amn::kernels::gguf {
+namespace amn::kernels::gguf::AMN_QUANT_LEVEL {
 namespace {
 
 using quant::nearest_int;
@@ -1328,4 +1328,4 @@ void quantize_iq1_m(const float* src, std::byte* dst, size_t rows, size_t n_per_
   quantize_blocks<BlockIq1M>(src, dst, rows, n_per_row, imatrix, quantize_iq1_m_block);
 }
 
-}  // namespace amn::kernels::gguf
+}  // namespace amn::kernels::gguf::AMN_QUANT_LEVEL

@@ -17,7 +17,7 @@
 #include "kernels/gguf/quant_kernels.hpp"
 #include "kernels/gguf/scales.hpp"
 
-namespace amn::kernels::gguf {
+namespace amn::kernels::gguf::AMN_QUANT_LEVEL {
 namespace {
 
 using quant::FitError;
@@ -500,4 +500,4 @@ void quantize_q6_k(const float* src, std::byte* dst, size_t rows, size_t n_per_r
   quantize_superblocks<BlockQ6_K>(src, dst, rows, n_per_row, imatrix, q6_k_block);
 }
 
-}  // namespace amn::kernels::gguf
+}  // namespace amn::kernels::gguf::AMN_QUANT_LEVEL

@@ -11,7 +11,7 @@
 #include "kernels/gguf/quant_common.hpp"
 #include "kernels/gguf/quant_kernels.hpp"
 
-namespace amn::kernels::gguf {
+namespace amn::kernels::gguf::AMN_QUANT_LEVEL {
 namespace {
 
 using quant::round_to_int;
@@ -310,4 +310,4 @@ void quantize_q2_0(const float* src, std::byte* dst, size_t rows, size_t n_per_r
   quantize_reference<BlockQ2_0>(src, dst, rows, n_per_row, q2_0_reference);
 }
 
-}  // namespace amn::kernels::gguf
+}  // namespace amn::kernels::gguf::AMN_QUANT_LEVEL

@@ -10,7 +10,7 @@
 #include "kernels/gguf/scales.hpp"
 #include "kernels/gguf/tables.hpp"
 
-namespace amn::kernels::gguf {
+namespace amn::kernels::gguf::AMN_QUANT_LEVEL {
 namespace {
 
 using quant::store_block;
@@ -222,4 +222,4 @@ void quantize_nvfp4(const float* src, std::byte* dst, size_t rows, size_t n_per_
   }
 }
 
-}  // namespace amn::kernels::gguf
+}  // namespace amn::kernels::gguf::AMN_QUANT_LEVEL
