@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from conftest import FIXTURES, run, st_load, st_metadata
+from conftest import FIXTURES, run, st_load, st_metadata, values
 
 BASE = FIXTURES / "hfdir"
 PLAIN = BASE / "tiny-llama"
@@ -178,3 +178,15 @@ def test_remember_dtype_rule_and_summary(tmp_path, dtype, want, summary):
     report = json.loads(run("remember", source, "-o", out, "--force", "--json", *(["--dtype", dtype] if dtype else []),
                             check=0).stdout)
     assert report["summary"] == summary
+
+
+@pytest.mark.parametrize("case", ["tiny-llama-w4", "tiny-llama-w8", "tiny-llama-fp8", "tiny-llama-fp8-tensor"])
+def test_remember_f32_is_the_library_decompression(case, tmp_path):
+    """compressed-tensors computes in the scale's dtype (bf16 here): `--dtype f32` widens exactly
+    those values (FP8 included), which are what test_transformers.py's logits rest on."""
+    run("remember", BASE / case, "--dtype", "f32", "-o", f"{tmp_path}/", "-q", check=0)
+    got = weights(tmp_path)
+    for name, want in st_load(BASE / f"{case}.layer0.safetensors").items():
+        assert want.dtype == "BF16"
+        assert got[name].dtype == "F32" and got[name].shape == want.shape, name
+        assert (values(got[name]) == values(want)).all(), name

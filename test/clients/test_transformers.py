@@ -1,7 +1,7 @@
 """transformers loads the model directories amn writes as they are and computes the same logits:
 `AutoModelForCausalLM.from_pretrained(DIR)` on amn's `remember`/`convert -o DIR/` output of the
-tiny Llama models in test/fixtures/hfdir/ (saved by transformers; one quantised by
-compressed-tensors) reports no missing, unexpected or mismatched weight, and in float32 gives
+tiny Llama models in test/fixtures/hfdir/ (saved by transformers; quantised by compressed-tensors:
+int4 group 32, int8 per channel, FP8 E4M3 per channel and per tensor) reports no missing, unexpected or mismatched weight, and in float32 gives
 exactly the logits committed beside each model (gen_hfdir.py: the library's own dequantised
 weights in the same model, one CPU thread). The tokenizer loads from the same directory.
 
@@ -22,9 +22,9 @@ from conftest import FIXTURES, run  # noqa: E402
 BASE = FIXTURES / "hfdir"
 
 
-def load(folder):
+def load(folder, **kwargs):
     """The model in `folder` as from_pretrained loads it, every weight from the files."""
-    model, info = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True)
+    model, info = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True, **kwargs)
     assert not any(info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
     return model
 
@@ -35,9 +35,12 @@ def logits(model, input_ids):
         return model.float()(input_ids=input_ids).logits
 
 
+QUANTISED = ["tiny-llama-w4", "tiny-llama-w8", "tiny-llama-fp8", "tiny-llama-fp8-tensor"]
+
+
 @pytest.mark.parametrize("case, command, args", [
-    ("tiny-llama-w4", "remember", ["--dtype", "f32"]),
-    ("tiny-llama-w4", "remember", []),  # bf16: the library's values are bf16 already
+    *[(case, "remember", ["--dtype", "f32"]) for case in QUANTISED],
+    *[(case, "remember", []) for case in QUANTISED],  # bf16: the library's values are bf16 already
     ("tiny-llama-w4", "remember", ["--max-shard-size", "60KB"]),
     ("tiny-llama", "convert", []),
     ("tiny-llama", "convert", ["--dtype", "f32", "--max-shard-size", "100KB"]),
@@ -47,7 +50,8 @@ def test_transformers_loads_the_directory_with_the_same_logits(case, command, ar
     run(command, BASE / case, "-o", f"{out}/", "-q", *args, check=0)
     expected = load_file(BASE / f"{case}.logits.safetensors")
     model = load(out)
-    assert str(model.dtype).removeprefix("torch.") == ("float32" if "f32" in args else "bfloat16")
+    # config.json names the type written: dtype="auto" (transformers 5's default) loads in it
+    assert load(out, dtype="auto").dtype == (torch.float32 if "f32" in args else torch.bfloat16)
     got = logits(model, expected["input_ids"])
     assert torch.equal(got, expected["logits"]), f"max difference {(got - expected['logits']).abs().max()}"
     tokenizer = AutoTokenizer.from_pretrained(out)

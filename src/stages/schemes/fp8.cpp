@@ -2,7 +2,10 @@
 // channel, or per block) or `X.weight_scale_inv` (DeepSeek-V3 blocks, block size from config.json
 // `quantization_config.weight_block_size`, default 128×128). Dequantised as HF transformers'
 // Fp8Dequantize does: `weight.to(float32) * scale.to(float32)` with the scale broadcast over its
-// block. Activation scales (`input_scale`, `k_scale`, `v_scale`) leave the output.
+// block. A compressed-tensors checkpoint (config.json quant_method "compressed-tensors",
+// format float-quantized) is dequantised as compressed-tensors does it instead, in the scale's
+// dtype: `weight.to(scale.dtype) * scale` (exact widening, then one rounding of the exact product
+// to BF16/F16). Activation scales (`input_scale`, `k_scale`, `v_scale`) leave the output.
 #include <rapidjson/document.h>
 
 #include <array>
@@ -41,6 +44,7 @@ struct Fp8Layout {
   DType scale_type = DType::F32;
   BlockSize block = kDefaultBlock;
   int64_t grid_cols = 1;  ///< scale columns of a Block layout
+  bool in_scale_type = false;  ///< compressed-tensors: the product is computed in scale_type
 };
 
 /// The scales a window of weight rows uses, widened to f32. Weight row `row` reads
@@ -73,6 +77,7 @@ class Fp8Rows final : public RowSource {
       kernels::fp8::dequant_row(type_, weight.data() + row * cols_, cols_, scales.for_row(first + row), scales.block_cols,
                                 dst + row * cols_);
     }
+    if (layout_.in_scale_type && layout_.scale_type != DType::F32) round_to_scale_type(dst, count * cols_);
   }
 
  private:
@@ -104,6 +109,14 @@ class Fp8Rows final : public RowSource {
       }
     }
     return window;
+  }
+
+  /// Rounds each f32 product to the scale's type (BF16/F16, nearest even) and widens it back: the
+  /// product of two values of that type is exact in f32, so this is torch's product in that type.
+  void round_to_scale_type(float* values, uint64_t count) const {
+    std::vector<std::byte> narrow(count * (info(layout_.scale_type).block_bits / 8));
+    kernels::convert_elements(DType::F32, reinterpret_cast<const std::byte*>(values), count, layout_.scale_type, narrow.data());
+    kernels::convert_elements(layout_.scale_type, narrow.data(), count, DType::F32, reinterpret_cast<std::byte*>(values));
   }
 
   /// Scale values [first, first + count) as f32 (exact widening of F32/BF16/F16).
@@ -173,6 +186,18 @@ BlockSize block_size(const SchemeContext& context) {
     found = size;
   }
   return found.value_or(kDefaultBlock);
+}
+
+/// Whether config.json says compressed-tensors made the checkpoint (its dequantisation computes
+/// in the scale's dtype).
+bool is_compressed_tensors(const SchemeContext& context) {
+  if (!context.config.present()) return false;
+  const rapidjson::Value& root = context.config.root();
+  auto quant = root.FindMember("quantization_config");
+  if (quant == root.MemberEnd() || !quant->value.IsObject()) return false;
+  auto method = quant->value.FindMember("quant_method");
+  return method != quant->value.MemberEnd() && method->value.IsString() &&
+         std::string_view(method->value.GetString(), method->value.GetStringLength()) == "compressed-tensors";
 }
 
 /// Finds and checks the scale of FP8 tensor `weight_idx`. Throws naming both tensors when the
@@ -250,10 +275,14 @@ std::optional<SchemeMatch> recognise_fp8(const SchemeContext& context) {
   std::set<size_t> consumed;
   std::set<std::string> types, layouts;
   std::optional<BlockSize> block_cache;
+  std::optional<bool> compressed_tensors_cache;
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
     const Tensor& tensor = catalog.tensors[tensor_idx];
     if (!is_fp8(tensor.dtype)) continue;
+    if (!compressed_tensors_cache) compressed_tensors_cache = is_compressed_tensors(context);
+    const bool compressed_tensors = *compressed_tensors_cache;
     Fp8Layout layout = layout_of(context, tensor_idx, block_cache);
+    layout.in_scale_type = compressed_tensors;
     const uint64_t elems = element_count(tensor.shape).value_or(0);
     const uint64_t rows = tensor.shape.size() >= 2 ? static_cast<uint64_t>(tensor.shape[0]) : 1;
     const uint64_t cols = rows ? elems / rows : 0;
