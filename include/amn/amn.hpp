@@ -31,7 +31,9 @@ struct TensorSelection {
 
 /// Reads the headers of FILE or DIR (shards, `model.safetensors.index.json`, GGUF splits) and
 /// returns the catalog. Never reads tensor data. Throws Error. Tensors left out by `selection`
-/// are named in Catalog::extras ("optimizer" -> "dict holding 8 tensors, left out").
+/// are named in Catalog::extras ("optimizer" -> "dict holding 8 tensors, left out"). The path
+/// "-" is standard input (safetensors, GGUF or NPY, read once, front to back; `convert` then
+/// reads its data).
 [[nodiscard]] Catalog open_model(const std::string& path, const Limits& limits = {},
                                  const TensorSelection& selection = {});
 
@@ -114,7 +116,7 @@ struct ConvertResult {
 
 /// Writes `catalog` to `output` (a file, or a directory to hold `model.*`) in the target format,
 /// streaming bounded chunks through the pipeline. Every output appears atomically under its
-/// final name or not at all. Throws Error; Error(ErrorCode::Cancelled) when
+/// final name or not at all; "-" is standard output (one file, written in order, not atomic). Throws Error; Error(ErrorCode::Cancelled) when
 /// `options.progress->cancel` was set.
 ///
 /// No process-wide side effects: convert installs no signal handlers (the `amn` command installs

@@ -128,6 +128,8 @@ void add_engine_options(CLI::App* command, Options& options) {
   add_selection_options(command, options);
 }
 
+const char* const kInputHelp = "Model file or directory (shards); - reads standard input";
+
 const std::map<std::string, amn::DType> kDtypeChoices = {
     {"bf16", amn::DType::BF16}, {"f16", amn::DType::F16}, {"f32", amn::DType::F32}};
 
@@ -244,6 +246,9 @@ int run_convert(const Options& options, const char* verb) {
     if (!bytes || *bytes == 0) throw amn::Error(amn::ErrorCode::Usage, "'" + text + "' is not a size (e.g. 512MiB, 5GB)");
     *field = *bytes;
   }
+  if (options.json && options.output == "-" && !options.dry_run) {
+    throw amn::Error(amn::ErrorCode::Usage, "--json prints on standard output, which carries the model with -o -");
+  }
   amn::Progress progress;
   convert.progress = &progress;
   const amn::Limits limits = requested_limits(options);
@@ -346,14 +351,14 @@ int main(int argc, char** argv) {
 
   auto* inspect = app.add_subcommand("inspect", "Summarise a model from its headers: format, tensors, size, dtypes, scheme");
   inspect->alias("info");
-  inspect->add_option("input", options.input, "Model file or directory (shards)")->required();
+  inspect->add_option("input", options.input, kInputHelp)->required();
   inspect->add_flag("--json", options.json, "Print one JSON object on stdout");
   add_limit_options(inspect, options);
   add_selection_options(inspect, options);
   inspect->footer("Example: amn inspect model.safetensors --json");
 
   auto* parse = app.add_subcommand("parse", "Everything inspect shows, plus each tensor, the metadata and non-tensor values");
-  parse->add_option("input", options.input, "Model file or directory (shards)")->required();
+  parse->add_option("input", options.input, kInputHelp)->required();
   parse->add_flag("--json", options.json, "Print one JSON object on stdout");
   add_limit_options(parse, options);
   add_selection_options(parse, options);
@@ -363,12 +368,13 @@ int main(int argc, char** argv) {
   for (const auto& [name, type] : kDtypeChoices) dtype_names.push_back(name);
 
   auto* convert = app.add_subcommand("convert", "Convert a model to safetensors or GGUF (lossless unless --dtype)");
-  convert->add_option("input", options.input, "Model file or directory (shards)")->required();
+  convert->add_option("input", options.input, kInputHelp)->required();
   convert->add_option("--to", options.to, "Output format (default safetensors; gguf with --quant)")
       ->check(CLI::IsMember({"safetensors", "gguf"}));
   convert->add_option("-o,--output", options.output,
                       "Output file, or a directory (DIR/ is created) to hold model.*; from a Hugging Face model "
-                      "directory, config.json, tokenizer and other non-weight files are copied beside it")
+                      "directory, config.json, tokenizer and other non-weight files are copied beside it; - for "
+                      "standard output")
       ->required();
   convert->add_option("--dtype", options.dtype, "Narrow/widen float tensors (and dequantise block types) to this type")
       ->check(CLI::IsMember(dtype_names));
@@ -386,14 +392,16 @@ int main(int argc, char** argv) {
       ->take_all();
   add_engine_options(convert, options);
   convert->footer("Example: amn convert model.pth --to gguf -o model.gguf\n"
-                  "Example: amn convert model-f16.gguf --quant Q4_K_M -o model-Q4_K_M.gguf");
+                  "Example: amn convert model-f16.gguf --quant Q4_K_M -o model-Q4_K_M.gguf\n"
+                  "Example: curl -sL URL | amn convert - --quant Q8_0 -o - > model-Q8_0.gguf");
 
   auto* remember = app.add_subcommand("remember", "Recover full precision into safetensors (alias: dequantize)");
   remember->alias("dequantize");
-  remember->add_option("input", options.input, "Model file or directory (shards)")->required();
+  remember->add_option("input", options.input, kInputHelp)->required();
   remember->add_option("-o,--output", options.output,
                        "Output .safetensors file, or a directory (DIR/ is created) to hold model.*; from a Hugging "
-                       "Face model directory, the other files follow and config.json loses quantization_config")
+                       "Face model directory, the other files follow and config.json loses quantization_config; - "
+                       "for standard output")
       ->required();
   remember->add_option("--dtype", options.dtype,
                        "Without it: dequantised tensors are written as bf16, every other tensor as stored. With it: "
@@ -401,7 +409,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember(dtype_names));
   add_engine_options(remember, options);
   remember->footer("Example: amn remember model.gguf --dtype bf16 -o model.safetensors\n"
-                   "Example: amn remember Llama-3-8B-GPTQ/ -o Llama-3-8B-bf16/   (loads with from_pretrained)");
+                   "Example: amn remember Llama-3-8B-GPTQ/ -o Llama-3-8B-bf16/   (loads with from_pretrained)\n"
+                   "Example: curl -sL URL | amn remember - --dtype bf16 -o - | aws s3 cp - s3://bucket/model.safetensors");
 
   try {
     app.parse(argc, argv);

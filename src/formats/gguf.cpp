@@ -126,8 +126,9 @@ class HeaderReader {
 
   void refill() {
     window_begin_ = offset_;
-    window_len_ = static_cast<size_t>(std::min<uint64_t>(window_.size(), remaining()));
-    file_.read_exact(window_begin_, window_.data(), window_len_);
+    // Standard input may end before its (unknown) size says: read what there is.
+    window_len_ = file_.read_upto(window_begin_, window_.data(), static_cast<size_t>(std::min<uint64_t>(window_.size(), remaining())));
+    if (window_len_ == 0) fail_parse(file_.path(), "truncated at offset " + std::to_string(offset_));
   }
 
   const io::File& file_;
@@ -409,6 +410,8 @@ class GgufParser {
       parse_error("padding: the data section would start at " + std::to_string(data_start) + ", past the end of the " +
                   std::to_string(file_.size()) + "-byte file" + at(header_end));
     }
+    const auto& last_tensor = catalog_.tensors.back();
+    if (!file_.size_known()) file_.declare_end(data_start + last_tensor.byte_offset + last_tensor.nbytes, true);  // stdin
     uint64_t data_room = file_.size() - data_start;
     for (const auto& tensor : catalog_.tensors) {
       if (tensor.byte_offset > data_room || tensor.nbytes > data_room - tensor.byte_offset) {

@@ -332,13 +332,15 @@ Catalog read_npy(const std::string& path, const Limits& limits) {
   io::File file(path);
   NpyHeader header = read_npy_header(path, "", file.size(),
                                      [&](uint64_t offset, uint64_t len) { return file.read_vec(offset, len); }, limits);
+  if (!file.size_known()) file.declare_end(header.data_offset + header.nbytes, true);  // standard input
   Catalog catalog = start_catalog(Format::Npy, file, "NPY array");
   Storage storage;
   storage.file_index = 0;
   storage.offset = 0;
   storage.stored_size = storage.size = file.size();
   catalog.storages.push_back(storage);
-  catalog.tensors.push_back(make_tensor(std::filesystem::path(path).stem().string(), header, 0));
+  const std::string name = io::is_stdin(path) ? "stdin" : std::filesystem::path(path).stem().string();
+  catalog.tensors.push_back(make_tensor(name, header, 0));
   return catalog;
 }
 

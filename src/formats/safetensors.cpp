@@ -534,7 +534,6 @@ Catalog read_safetensors(const std::string& path, const Limits& limits) {
     }
   }
   const uint64_t data_start = kLengthFieldBytes + header.size();
-  const uint64_t data_bytes = file.size() - data_start;
   header = {};
 
   // Each entry on its own, in header order; then the ranges in file order must tile the data section.
@@ -565,6 +564,8 @@ Catalog read_safetensors(const std::string& path, const Limits& limits) {
     covered = tensor.data_offsets[1];
     previous = &tensor;
   }
+  if (!file.size_known()) file.declare_end(data_start + covered, false);  // standard input: checked at its end
+  const uint64_t data_bytes = file.size() - data_start;
   if (covered < data_bytes) {
     fail_parse(path, "data section: " + std::to_string(data_bytes - covered) +
                          " bytes after the last tensor (at offset " + std::to_string(data_start + covered) + ")");

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -82,6 +83,14 @@ void refuse_same_file(const std::string& input, const std::string& output) {
 }
 
 OutputFile::OutputFile(std::string path, bool replace) : path_(std::move(path)), replace_(replace) {
+  if (is_stdout(path_)) {
+    if (::isatty(STDOUT_FILENO)) {
+      throw Error(ErrorCode::Usage, "-: standard output is a terminal; redirect it to a file or a pipe");
+    }
+    fd_ = STDOUT_FILENO;
+    streamed_ = true;
+    return;
+  }
   struct stat st {};
   if (::lstat(path_.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) throw Error(ErrorCode::Usage, path_ + ": is a directory");
@@ -100,6 +109,7 @@ OutputFile::OutputFile(std::string path, bool replace) : path_(std::move(path)),
 }
 
 OutputFile::~OutputFile() {
+  if (streamed_) return;
   if (direct_fd_ >= 0) ::close(direct_fd_);
   if (fd_ >= 0) ::close(fd_);
   if (!committed_) {
@@ -109,6 +119,7 @@ OutputFile::~OutputFile() {
 }
 
 void OutputFile::reserve(uint64_t size) {
+  if (streamed_) return;
   // Reserve every block up front so a full disk fails here, before any data moves; only a
   // filesystem without fallocate falls back to a sparse file.
   int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
@@ -131,18 +142,49 @@ void write_all(int fd, const std::string& path, const void* data, size_t len, ui
   }
 }
 
-void OutputFile::write_at(uint64_t offset, const void* data, size_t len) { write_all(fd_, path_, data, len, offset); }
+void OutputFile::write_at(uint64_t offset, const void* data, size_t len) {
+  if (!streamed_) {
+    write_all(fd_, path_, data, len, offset);
+    return;
+  }
+  if (offset != streamed_bytes_) {
+    throw Error(ErrorCode::Io, "-: internal: standard output written at offset " + std::to_string(offset) + " after " +
+                                   std::to_string(streamed_bytes_) + " bytes");
+  }
+  const auto* bytes = static_cast<const char*>(data);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t put = ::write(fd_, bytes + done, len - done);
+    if (put < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {  // a non-blocking descriptor: wait for room
+        pollfd waiting{fd_, POLLOUT, 0};
+        ::poll(&waiting, 1, -1);
+        continue;
+      }
+      fail_io(path_, "write to standard output failed at offset " + std::to_string(offset + done), errno);
+    }
+    done += static_cast<size_t>(put);
+  }
+  streamed_bytes_ += len;
+}
 
 int OutputFile::open_direct() {
+  if (streamed_) return -1;
   if (direct_fd_ < 0) direct_fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
   return direct_fd_;
 }
 
 void OutputFile::truncate(uint64_t size) {
+  if (streamed_) return;
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) fail_io(path_, "cannot set the output size", errno);
 }
 
 void OutputFile::commit() {
+  if (streamed_) {
+    committed_ = true;
+    return;
+  }
   if (direct_fd_ >= 0) {
     if (::fsync(direct_fd_) != 0) fail_io(path_, "fsync failed", errno);
     ::close(direct_fd_);

@@ -4,8 +4,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace amn::io {
+
+/// True when an output path names standard output ("-").
+[[nodiscard]] inline bool is_stdout(std::string_view path) { return path == "-"; }
 
 /// A file being written under a temporary name in the target's directory. `commit()` makes it
 /// appear under the final name (never replacing an existing file unless `replace`); destruction
@@ -14,7 +18,8 @@ namespace amn::io {
 class OutputFile {
  public:
   /// Creates the temp file. Refuses when `path` exists and !replace (Error Usage), or when
-  /// `path` names one of `inputs` (same device and inode).
+  /// `path` names one of `inputs` (same device and inode). The path "-" is standard output
+  /// (refused when it is a terminal): written in order, nothing to reserve, rename or remove.
   OutputFile(std::string path, bool replace);
   ~OutputFile();
   OutputFile(const OutputFile&) = delete;
@@ -22,10 +27,13 @@ class OutputFile {
 
   [[nodiscard]] const std::string& path() const { return path_; }
   [[nodiscard]] int fd() const { return fd_; }
+  /// True for standard output.
+  [[nodiscard]] bool streamed() const { return streamed_; }
 
   /// Reserves `size` bytes (fallocate where supported, else ftruncate).
   void reserve(uint64_t size);
-  /// Writes all of `data` at `offset`; ENOSPC/EIO become Error(Io) naming the output.
+  /// Writes all of `data` at `offset` (standard output: `offset` must be where the previous
+  /// write ended); ENOSPC/EIO/EPIPE become Error(Io) naming the output.
   void write_at(uint64_t offset, const void* data, size_t len);
   /// A second descriptor on the temp file opened with O_DIRECT, or -1 where the filesystem
   /// refuses it. Closed by the OutputFile.
@@ -42,6 +50,8 @@ class OutputFile {
   int fd_ = -1;
   int direct_fd_ = -1;
   bool committed_ = false;
+  bool streamed_ = false;
+  uint64_t streamed_bytes_ = 0;  ///< written so far to standard output
 };
 
 /// Writes all `len` bytes at `offset` of `fd` with pwrite; ENOSPC/EIO/EFBIG become Error(Io)

@@ -247,7 +247,7 @@ void TensorData::read(size_t tensor_idx, uint64_t begin, uint64_t len, std::byte
     source.read_exact(offset, dst, len);
     // The kernel drops only whole pages; a read within one page (column slices) skips the call.
     constexpr uint64_t kPage = 4096;
-    if ((offset + kPage - 1) / kPage < (offset + len) / kPage) {
+    if (!source.streamed() && (offset + kPage - 1) / kPage < (offset + len) / kPage) {
       ::posix_fadvise(source.fd(), static_cast<off_t>(offset), static_cast<off_t>(len), POSIX_FADV_DONTNEED);
     }
     return;
@@ -284,6 +284,22 @@ std::vector<std::byte> TensorData::read_all(size_t tensor_idx) {
   std::vector<std::byte> out(tensor.nbytes);
   read(tensor_idx, 0, out.size(), out.data());
   return out;
+}
+
+bool TensorData::streamed() const {
+  return std::any_of(impl_->files.begin(), impl_->files.end(), [](const auto& file) { return file && file->streamed(); });
+}
+
+void TensorData::set_stream_window(uint64_t bytes) {
+  for (const auto& file : impl_->files) {
+    if (file) file->set_stream_window(bytes);
+  }
+}
+
+void TensorData::finish() {
+  for (const auto& file : impl_->files) {
+    if (file) file->finish();
+  }
 }
 
 }  // namespace amn::io

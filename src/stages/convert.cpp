@@ -17,6 +17,7 @@
 
 #include "amn/amn.hpp"
 #include "formats/formats.hpp"
+#include "io/file.hpp"
 #include "io/output.hpp"
 #include "io/tensor_data.hpp"
 #include "kernels/convert.hpp"
@@ -169,6 +170,11 @@ struct OutputNames {
 OutputNames output_names(const std::string& output, Target target) {
   OutputNames names;
   names.ext = target == Target::Gguf ? ".gguf" : ".safetensors";
+  if (io::is_stdout(output)) {  // single() is "-"
+    names.stem = output;
+    names.ext.clear();
+    return names;
+  }
   fs::path path(output);
   std::error_code error;
   if (fs::is_directory(path, error) || output.ends_with('/')) {
@@ -351,14 +357,38 @@ std::vector<FilePlan> plan_files(const Catalog& catalog, Plan& plan, const Conve
   return files;
 }
 
+/// Standard input is read front to back: the plan takes the input's tensor order (a stable sort
+/// by where each source tensor's bytes start). Returns a warning when that changed the order.
+std::string follow_input_order(const Catalog& catalog, Plan& plan) {
+  auto input_offset = [&](const PlannedTensor& planned) {
+    const Tensor& tensor = catalog.tensors[planned.source];
+    return catalog.storages[tensor.storage].offset + tensor.byte_offset;
+  };
+  if (std::is_sorted(plan.tensors.begin(), plan.tensors.end(),
+                     [&](const auto& a, const auto& b) { return input_offset(a) < input_offset(b); })) {
+    return "";
+  }
+  std::stable_sort(plan.tensors.begin(), plan.tensors.end(),
+                   [&](const auto& a, const auto& b) { return input_offset(a) < input_offset(b); });
+  return "tensors are written in the input's order (standard input is read front to back), not in the order a "
+         "file input would give them";
+}
+
 }  // namespace
 }  // namespace stages
 
 ConvertResult convert(const Catalog& catalog, const std::string& output, const ConvertOptions& options,
                       const Limits& limits) {
   stages::Plan plan = stages::make_plan(catalog, options, limits);
+  const bool streamed_input = std::any_of(catalog.files.begin(), catalog.files.end(), [](const auto& file) { return io::is_stdin(file); });
+  if (streamed_input) {
+    if (auto warning = stages::follow_input_order(catalog, plan); !warning.empty()) plan.warnings.push_back(warning);
+  }
   auto names = stages::output_names(output, options.target);
   std::vector<stages::FilePlan> files = stages::plan_files(catalog, plan, options, names);
+  if (io::is_stdout(output) && files.size() > 1) {
+    throw Error(ErrorCode::Usage, "-o -: standard output takes one file; sharded output (--max-shard-size) needs a directory");
+  }
   bool with_index = files.size() > 1 && options.target == Target::Safetensors;
 
   ConvertResult result;
@@ -387,7 +417,8 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   }
   uint64_t largest_file = 0;
   for (const auto& file : files) largest_file = std::max(largest_file, file.layout.file_size);
-  stages::EngineConfig config = stages::configure(options, largest_file);
+  stages::EngineConfig config =
+      stages::configure(options, largest_file, streamed_input ? stages::stream_ratio(plan) : 0.0);
   result.threads = config.threads;
   if (!config.threads_note.empty()) result.warnings.push_back(config.threads_note);
   result.memory_budget = config.memory_budget;
@@ -400,6 +431,7 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   if (with_index) targets.push_back(result.index);
   targets.insert(targets.end(), result.side_files.begin(), result.side_files.end());
   for (const auto& target : targets) {
+    if (io::is_stdout(target)) continue;
     for (const auto& input : catalog.files) io::refuse_same_file(input, target);
     struct stat st {};
     if (!options.force && ::lstat(target.c_str(), &st) == 0) {
@@ -420,7 +452,9 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   Limits data_limits = Limits{}.tightened(limits);
   data_limits.max_alloc = std::min(data_limits.max_alloc, config.memory_budget);
   io::TensorData data(catalog, data_limits);
+  if (streamed_input) data.set_stream_window(config.stream_window);
   stages::run_engine(plan, files, outputs, config, data, options.progress);
+  data.finish();
   if (index_file) index_file->write_at(0, index_text.data(), index_text.size());
   std::optional<stages::ModelDirOutput> side_output;
   if (side_files) side_output.emplace(*side_files, names.dir, options.force);

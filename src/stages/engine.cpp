@@ -222,7 +222,14 @@ class Filler {
 
 }  // namespace
 
-EngineConfig configure(const ConvertOptions& options, uint64_t largest_file) {
+double stream_ratio(const Plan& plan) {
+  auto bits = [](DType type) { return static_cast<double>(info(type).block_bits) / info(type).block_elems; };
+  double ratio = 0.0;
+  for (const auto& planned : plan.tensors) ratio = std::max(ratio, bits(planned.in_dtype) / bits(planned.out.dtype));
+  return ratio;
+}
+
+EngineConfig configure(const ConvertOptions& options, uint64_t largest_file, double stream_ratio) {
   EngineConfig config;
   ThreadChoice threads = choose_threads(options.threads);
   config.threads = threads.threads;
@@ -235,13 +242,17 @@ EngineConfig configure(const ConvertOptions& options, uint64_t largest_file) {
     config.window = options.chunk_bytes;
   } else {
     uint64_t for_buffers = config.memory_budget > kBaseOverhead + kMinBudget ? config.memory_budget - kBaseOverhead : kMinBudget;
-    // Window buffers, after each thread's scratch (a strip, and the input it decodes from).
+    // Window buffers (and what standard input keeps for each in flight), after each thread's
+    // scratch (a strip, and the input it decodes from).
     const uint64_t scratch = 2 * kStripBytes * config.threads;
-    uint64_t window = for_buffers > scratch ? (for_buffers - scratch) / config.buffers : 0;
+    const double per_window = static_cast<double>(config.buffers) + static_cast<double>(tokens + 1) * stream_ratio;
+    auto window = static_cast<uint64_t>(for_buffers > scratch ? static_cast<double>(for_buffers - scratch) / per_window : 0.0);
     window = std::clamp(window, kMinWindow, kMaxWindow);
     uint64_t needed = (std::max<uint64_t>(largest_file, 1) + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
     config.window = std::min(window / kDirectAlign * kDirectAlign, needed);
   }
+  // Windows in flight read input at most `tokens` windows apart (the plan follows the input order).
+  config.stream_window = static_cast<uint64_t>(static_cast<double>((tokens + 1) * config.window) * stream_ratio);
   const char* forced = std::getenv("AMN_IO");
   bool buffered = forced && std::strstr(forced, "buffered");
   config.direct = !buffered && config.window % kDirectAlign == 0;
@@ -313,6 +324,7 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
   tbb::enumerable_thread_specific<Scratch> scratch;
   Filler filler(data);
   const size_t tokens = config.buffers - (config.mode == io::WriteMode::Uring ? kQueuedWrites : 0);
+  const bool to_stream = std::any_of(outputs.begin(), outputs.end(), [](const auto& out) { return out->streamed(); });
 
   tbb::parallel_pipeline(
       tokens,
@@ -370,8 +382,16 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
                 if (cursor < item.end) std::memset(window + (cursor - item.begin), 0, item.end - cursor);
                 return item;
               }) &
-          tbb::make_filter<Item, void>(tbb::filter_mode::serial_out_of_order, [&](Item item) {
+          tbb::make_filter<Item, void>(to_stream ? tbb::filter_mode::serial_in_order : tbb::filter_mode::serial_out_of_order,
+                                       [&](Item item) {
             uint64_t len = item.end - item.begin;
+            if (outputs[item.file]->streamed()) {  // in order, synchronously: the window is free on return
+              outputs[item.file]->write_at(item.begin, buffers[item.slot]->data, len);
+              std::lock_guard lock(writer_mutex);
+              in_write[item.slot] = item;
+              release({item.slot});
+              return;
+            }
             if (direct[item.file] && len % kDirectAlign != 0) {
               // The file's tail: pad to the alignment; the file is truncated to size afterwards.
               uint64_t padded = (len + kDirectAlign - 1) / kDirectAlign * kDirectAlign;

@@ -33,17 +33,24 @@ struct EngineConfig {
   io::WriteMode mode = io::WriteMode::Pwrite;
   bool direct = false;          ///< O_DIRECT output (window a multiple of kDirectAlign)
   uint64_t memory_budget = 0;
+  uint64_t stream_window = 0;   ///< standard input: bytes kept behind the furthest read (0: a file)
 };
 
 /// Output bytes of alignment O_DIRECT needs (offsets, lengths, buffer addresses).
 inline constexpr uint64_t kDirectAlign = 4096;
 
+/// Input bytes per output byte, the most over the plan's tensors: what standard input keeps
+/// for each window in flight.
+[[nodiscard]] double stream_ratio(const Plan& plan);
+
 /// Chooses threads, window size, buffer count and I/O mode under `options`; no window is larger
-/// than the largest output file needs.
-[[nodiscard]] EngineConfig configure(const ConvertOptions& options, uint64_t largest_file);
+/// than the largest output file needs. `stream_ratio` (standard input only, else 0): the input
+/// kept for the windows in flight (stream_window) comes out of the same budget.
+[[nodiscard]] EngineConfig configure(const ConvertOptions& options, uint64_t largest_file, double stream_ratio = 0.0);
 
 /// Streams every file of `files` into `outputs` (same order, already created). Throws Error;
-/// on any failure the caller's OutputFiles remove their temp files.
+/// on any failure the caller's OutputFiles remove their temp files. An output on standard
+/// output is written in order: windows that finish early wait (at most the pipeline's tokens).
 void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
                 std::vector<std::unique_ptr<io::OutputFile>>& outputs, const EngineConfig& config,
                 io::TensorData& data, Progress* progress);

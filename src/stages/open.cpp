@@ -36,10 +36,14 @@ std::string lower(std::string text) {
 std::optional<Format> detect_by_magic(const std::string& path) {
   io::File file(path);
   std::array<char, 16> head{};
-  size_t len = std::min<uint64_t>(head.size(), file.size());
-  file.read_exact(0, head.data(), len);
+  const size_t len = file.read_upto(0, head.data(), head.size());
   if (len >= 4 && std::memcmp(head.data(), "GGUF", 4) == 0) return Format::Gguf;
   if (len >= 6 && std::memcmp(head.data(), "\x93NUMPY", 6) == 0) return Format::Npy;
+  if (file.streamed() && ((len >= 4 && std::memcmp(head.data(), "PK\x03\x04", 4) == 0) ||
+                          (len >= 2 && static_cast<unsigned char>(head[0]) == 0x80))) {
+    fail_unsupported(path, "a ZIP archive or pickle (.npz, .pth) needs random access and cannot be read from standard "
+                           "input; save it to a file and pass its path");
+  }
   if (len >= 4 && std::memcmp(head.data(), "PK\x03\x04", 4) == 0) {
     // A ZIP: PyTorch archives hold `<prefix>/data.pkl`; anything else is read as NPZ.
     for (const auto& member : io::read_zip_directory(file, Limits{})) {
@@ -235,6 +239,11 @@ namespace {
 Catalog open_all(const std::string& path, const Limits& requested) {
   const Limits limits = Limits{}.tightened(requested);
   io::HeapBudget budget(limits);
+  if (io::is_stdin(path)) {
+    auto format = detect_by_magic(path);
+    if (!format) fail_unsupported(path, "standard input is not a recognised model (safetensors, gguf, npy)");
+    return merge_shards({path}, *format, limits);
+  }
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail_io(path, "cannot open", errno);
   if (S_ISDIR(st.st_mode)) return open_directory(path, limits);

@@ -5,6 +5,7 @@
 #include "amn/error.hpp"
 #include "io/budget.hpp"
 #include "io/display.hpp"
+#include "io/file.hpp"
 #include "io/json.hpp"
 #include "stages/schemes/schemes.hpp"
 #include "stages/schemes/recognisers.hpp"
@@ -41,7 +42,7 @@ SchemeContext make_scheme_context(const Catalog& catalog, const Limits& limits) 
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
     context.by_name.emplace(catalog.tensors[tensor_idx].name, tensor_idx);
   }
-  if (!catalog.files.empty()) {
+  if (!catalog.files.empty() && !io::is_stdin(catalog.files.front())) {  // standard input has no side files
     auto dir = std::filesystem::path(catalog.files.front()).parent_path();
     if (dir.empty()) dir = ".";
     auto side_file = [&](const char* name) {
