@@ -33,7 +33,8 @@ struct TensorSelection {
 /// returns the catalog. Never reads tensor data. Throws Error. Tensors left out by `selection`
 /// are named in Catalog::extras ("optimizer" -> "dict holding 8 tensors, left out"). The path
 /// "-" is standard input (safetensors, GGUF or NPY, read once, front to back; `convert` then
-/// reads its data).
+/// reads its data), and `ollama:NAME[:TAG]` a model in the local Ollama store (its GGUF blob,
+/// found safely).
 [[nodiscard]] Catalog open_model(const std::string& path, const Limits& limits = {},
                                  const TensorSelection& selection = {});
 

@@ -128,7 +128,7 @@ void add_engine_options(CLI::App* command, Options& options) {
   add_selection_options(command, options);
 }
 
-const char* const kInputHelp = "Model file or directory (shards); - reads standard input";
+const char* const kInputHelp = "Model file or directory (shards); - reads standard input; ollama:NAME[:TAG] a local Ollama model";
 
 const std::map<std::string, amn::DType> kDtypeChoices = {
     {"bf16", amn::DType::BF16}, {"f16", amn::DType::F16}, {"f32", amn::DType::F32}};
@@ -355,7 +355,8 @@ int main(int argc, char** argv) {
   inspect->add_flag("--json", options.json, "Print one JSON object on stdout");
   add_limit_options(inspect, options);
   add_selection_options(inspect, options);
-  inspect->footer("Example: amn inspect model.safetensors --json");
+  inspect->footer("Example: amn inspect model.safetensors --json\n"
+                  "Example: amn inspect ollama:llama3.2:1b");
 
   auto* parse = app.add_subcommand("parse", "Everything inspect shows, plus each tensor, the metadata and non-tensor values");
   parse->add_option("input", options.input, kInputHelp)->required();
@@ -410,7 +411,8 @@ int main(int argc, char** argv) {
   add_engine_options(remember, options);
   remember->footer("Example: amn remember model.gguf --dtype bf16 -o model.safetensors\n"
                    "Example: amn remember Llama-3-8B-GPTQ/ -o Llama-3-8B-bf16/   (loads with from_pretrained)\n"
-                   "Example: curl -sL URL | amn remember - --dtype bf16 -o - | aws s3 cp - s3://bucket/model.safetensors");
+                   "Example: curl -sL URL | amn remember - --dtype bf16 -o - | aws s3 cp - s3://bucket/model.safetensors\n"
+                   "Example: amn remember ollama:llama3.2:1b -o llama3.2-1b.safetensors");
 
   try {
     app.parse(argc, argv);

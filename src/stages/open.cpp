@@ -16,6 +16,7 @@
 #include "io/file.hpp"
 #include "io/zip.hpp"
 #include "stages/checkpoint.hpp"
+#include "stages/ollama.hpp"
 
 namespace amn {
 namespace fs = std::filesystem;
@@ -238,6 +239,7 @@ namespace {
 
 Catalog open_all(const std::string& path, const Limits& requested) {
   const Limits limits = Limits{}.tightened(requested);
+  if (path.starts_with(stages::kOllamaPrefix)) return open_all(stages::resolve_ollama(path, limits), limits);
   io::HeapBudget budget(limits);
   if (io::is_stdin(path)) {
     auto format = detect_by_magic(path);
