@@ -147,7 +147,7 @@ bool is_weight_file(const fs::path& path) {
 }
 
 fs::path model_directory(const Catalog& catalog) {
-  if (catalog.files.empty()) return {};
+  if (catalog.files.empty() || io::is_stdin(catalog.files.front())) return {};  // standard input has no directory
   fs::path dir = fs::path(catalog.files.front()).parent_path();
   if (dir.empty()) dir = ".";
   std::error_code error;

@@ -21,11 +21,12 @@ SAMPLE = ROOT / "samples" / "tiny-llama.gguf"
 MiB = 1 << 20
 
 
-def piped(args, data, slow=True, seed=0):
+def piped(args, data, slow=True, seed=0, cwd=None):
     """Runs amn with `data` (bytes, or an iterable of bytes) written to its stdin in uneven
     chunks of 1..4096 bytes (with pauses when `slow`) and its stdout read in small chunks.
     Returns (returncode, stdout bytes, stderr text, peak VmHWM bytes seen)."""
-    proc = subprocess.Popen([AMN, *map(str, args)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([AMN, *map(str, args)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=cwd)
     rng = random.Random(seed)
     out, err, peak = [], [], [0]
 
@@ -173,6 +174,14 @@ def test_stdin_to_a_file_and_a_file_to_stdout(tmp_path):
     assert code == 0, err
     assert stdout == expected
     assert "remember" in err  # the summary line goes to stderr, never into the data
+
+
+def test_stdin_has_no_side_files(tmp_path):
+    """A config.json in the current directory is not taken for standard input's."""
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "quantization_config": {"bits": 4}}))
+    code, _, err, _ = piped(["remember", "-", "-o", "out/"], SAMPLE.read_bytes(), cwd=tmp_path)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.safetensors"]
 
 
 def test_inspect_and_parse_read_stdin():
