@@ -286,10 +286,6 @@ std::vector<std::byte> TensorData::read_all(size_t tensor_idx) {
   return out;
 }
 
-bool TensorData::streamed() const {
-  return std::any_of(impl_->files.begin(), impl_->files.end(), [](const auto& file) { return file && file->streamed(); });
-}
-
 void TensorData::set_stream_window(uint64_t bytes) {
   for (const auto& file : impl_->files) {
     if (file) file->set_stream_window(bytes);

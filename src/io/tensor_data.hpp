@@ -28,8 +28,6 @@ class TensorData {
   /// The whole tensor's logical bytes.
   [[nodiscard]] std::vector<std::byte> read_all(size_t tensor_idx);
 
-  /// True when an input is standard input (read front to back: File's class comment).
-  [[nodiscard]] bool streamed() const;
   /// Standard input: bytes kept behind the furthest byte read (File::set_stream_window).
   void set_stream_window(uint64_t bytes);
   /// After the last read: standard input's end is checked (File::finish).

@@ -281,3 +281,18 @@ def test_stdin_that_is_not_a_model():
     assert code == 1 and "not a recognised model" in err, err
     code, _, err, _ = piped(["inspect", "-"], b"")
     assert code == 1, err
+
+
+def test_terminals_are_refused():
+    """A model is never read from, or written to, a terminal."""
+    import pty
+    controller, terminal = pty.openpty()
+    try:
+        got = subprocess.run([AMN, "inspect", "-"], stdin=terminal, capture_output=True, text=True, timeout=60)
+        assert got.returncode == 2 and "standard input is a terminal" in got.stderr, got.stderr
+        got = subprocess.run([AMN, "remember", SAMPLE, "-o", "-"], stdout=terminal, stderr=subprocess.PIPE, text=True,
+                             timeout=60)
+        assert got.returncode == 2 and "standard output is a terminal" in got.stderr, got.stderr
+    finally:
+        os.close(controller)
+        os.close(terminal)
