@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <regex>
 #include <stdexcept>
 
 #include <rapidjson/prettywriter.h>
@@ -260,6 +261,28 @@ std::string plan_summary(const Plan& plan) {
   return line.empty() ? "no tensors" : line;
 }
 
+/// Weight files of an earlier output left in the output directory: `model.<ext>`, its shards
+/// and index that this output does not write. A loader would take them for part of the model
+/// (from_pretrained reads a stale model.safetensors before a new index), so they are refused,
+/// and with --force removed once the new files are in place, as save_pretrained does.
+std::vector<std::string> stale_outputs(const OutputNames& names, const std::vector<std::string>& targets) {
+  std::vector<std::string> stale;
+  std::error_code error;
+  if (!names.directory || !fs::is_directory(names.dir, error)) return stale;
+  // a directory output is always named model.<ext> (OutputNames)
+  const std::regex ours(std::string(R"(model(-\d{5}-of-\d{5})?)") + (names.ext == ".gguf" ? R"(\.gguf)" : R"(\.safetensors)") +
+                        R"((\.index\.json)?)");
+  for (const auto& entry : fs::directory_iterator(names.dir, error)) {
+    const std::string path = (names.dir / entry.path().filename()).string();
+    if (std::regex_match(entry.path().filename().string(), ours) &&
+        std::find(targets.begin(), targets.end(), path) == targets.end()) {
+      stale.push_back(path);
+    }
+  }
+  std::sort(stale.begin(), stale.end());
+  return stale;
+}
+
 /// Greedy split in tensor order: a shard closes when the next tensor would pass `max_bytes`
 /// (a tensor larger than that gets a shard of its own).
 std::vector<std::vector<size_t>> split_shards(const Plan& plan, uint64_t max_bytes) {
@@ -438,6 +461,14 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
       throw Error(ErrorCode::Usage, target + ": exists (use --force to replace it)");
     }
   }
+  const std::vector<std::string> stale = stages::stale_outputs(names, targets);
+  for (const auto& path : stale) {
+    for (const auto& input : catalog.files) io::refuse_same_file(input, path);
+    if (!options.force) {
+      throw Error(ErrorCode::Usage, path + ": weights of an earlier output, which a loader would mix with these (use "
+                                           "--force to remove it)");
+    }
+  }
   if (options.dry_run) return result;
 
   std::optional<stages::MadeDirectories> made;
@@ -462,6 +493,10 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   if (index_file) index_file->commit();
   if (side_output) side_output->commit();
   if (made) made->keep();
+  for (const auto& path : stale) {
+    std::error_code error;
+    if (!std::filesystem::remove(path, error) && error) result.warnings.push_back(path + ": cannot remove this earlier output: " + error.message());
+  }
   return result;
 }
 

@@ -190,3 +190,20 @@ def test_remember_f32_is_the_library_decompression(case, tmp_path):
         assert want.dtype == "BF16"
         assert got[name].dtype == "F32" and got[name].shape == want.shape, name
         assert (values(got[name]) == values(want)).all(), name
+
+
+def test_weights_of_an_earlier_output_are_refused_then_removed_with_force(tmp_path):
+    """A model.safetensors left beside new shards would be loaded instead of them: without --force
+    nothing is written, with it the earlier weights are removed (as save_pretrained does)."""
+    run("remember", W4, "-o", f"{tmp_path}/", "-q", check=0)
+    run("remember", W4, "-o", f"{tmp_path}/", "--max-shard-size", "60KB", "--force", "-q", check=0)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "model.safetensors" not in names and "model.safetensors.index.json" in names
+    for name in SIDE_FILES + ["config.json"]:
+        (tmp_path / name).unlink()
+    shards = sorted(p.name for p in tmp_path.iterdir())
+    proc = run("remember", W4, "-o", f"{tmp_path}/", check=2)  # back to one file: the shards are in the way
+    assert "model-00001-of-" in proc.stderr and "use --force to remove it" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == shards
+    run("remember", W4, "-o", f"{tmp_path}/", "--force", "-q", check=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(SIDE_FILES + ["config.json", "model.safetensors"])
