@@ -146,8 +146,10 @@ class GgufParser {
   Catalog parse() {
     read_preamble();
     io::charge(file_.path(), n_kv_ * sizeof(MetaEntry) + n_tensors_ * sizeof(Tensor), "n_kv and n_tensors records");
-    catalog_.metadata.reserve(n_kv_);
-    catalog_.tensors.reserve(n_tensors_);
+    if (file_.size_known()) {  // counts checked against the bytes remaining; standard input's are not
+      catalog_.metadata.reserve(n_kv_);
+      catalog_.tensors.reserve(n_tensors_);
+    }
     for (uint64_t kv_idx = 0; kv_idx < n_kv_; ++kv_idx) read_kv(kv_idx);
     check_alignment();
     check_split_keys();
@@ -254,7 +256,7 @@ class GgufParser {
     }
     io::charge(file_.path(), count * sizeof(MetaValue), field);
     std::vector<MetaValue> elems;
-    elems.reserve(static_cast<size_t>(count));
+    if (file_.size_known()) elems.reserve(static_cast<size_t>(count));  // standard input: grown as read
     for (uint64_t elem_idx = 0; elem_idx < count; ++elem_idx) elems.push_back(read_scalar(elem_type, field));
     MetaValue value;
     value.type = MetaType::Array;

@@ -296,3 +296,14 @@ def test_terminals_are_refused():
     finally:
         os.close(controller)
         os.close(terminal)
+
+
+def test_counts_in_a_stream_of_unknown_size_are_bounded_by_the_caps():
+    """From a stream the counts cannot be checked against the bytes remaining: the caps and the
+    bytes that really arrive bound what they cost."""
+    tensors = b"GGUF" + struct.pack("<IQQ", 3, 9_000_000, 0) + bytes(4 * MiB)
+    code, _, err, _ = piped(["inspect", "-"], tensors, slow=False)
+    assert code == 1 and "exceeds the allocation cap" in err, err
+    array = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 1) + b"k" + struct.pack("<IIQ", 9, 4, 9_000_000)
+    code, _, err, peak = piped(["inspect", "-"], array + b"\1" * (4 * MiB), slow=False)
+    assert code == 1 and "truncated" in err, err
