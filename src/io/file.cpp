@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -94,7 +95,8 @@ class InputStream {
  private:
   struct Chunk {
     uint64_t begin = 0;
-    std::vector<std::byte> bytes;
+    size_t size = 0;  ///< bytes held, at most kChunkBytes
+    std::unique_ptr<std::byte[]> bytes;
   };
 
   [[nodiscard]] uint64_t first_kept() const { return chunks_.empty() ? end_ : chunks_.front().begin; }
@@ -102,22 +104,26 @@ class InputStream {
   /// Reads once from the descriptor into the last chunk; false at the end of the input.
   bool fill() {
     if (eof_) return false;
-    if (chunks_.empty() || chunks_.back().bytes.size() == kChunkBytes) {
-      chunks_.push_back(Chunk{end_, {}});
-      chunks_.back().bytes.reserve(kChunkBytes);
+    if (chunks_.empty() || chunks_.back().size == kChunkBytes) {
+      // Dropped chunks are reused: fresh pages would fault on first touch every megabyte.
+      std::unique_ptr<std::byte[]> bytes;
+      if (spare_.empty()) {
+        bytes.reset(new std::byte[kChunkBytes]);
+      } else {
+        bytes = std::move(spare_.back());
+        spare_.pop_back();
+      }
+      chunks_.push_back(Chunk{end_, 0, std::move(bytes)});
     }
-    auto& bytes = chunks_.back().bytes;
-    const size_t used = bytes.size();
-    bytes.resize(kChunkBytes);
+    Chunk& chunk = chunks_.back();
     for (;;) {
-      ssize_t got = ::read(STDIN_FILENO, bytes.data() + used, kChunkBytes - used);
+      ssize_t got = ::read(STDIN_FILENO, chunk.bytes.get() + chunk.size, kChunkBytes - chunk.size);
       if (got > 0) {
-        bytes.resize(used + static_cast<size_t>(got));
+        chunk.size += static_cast<size_t>(got);
         end_ += static_cast<uint64_t>(got);
         return true;
       }
       if (got == 0) {
-        bytes.resize(used);
         eof_ = true;
         return false;
       }
@@ -127,9 +133,7 @@ class InputStream {
         ::poll(&waiting, 1, -1);
         continue;
       }
-      const int err = errno;
-      bytes.resize(used);
-      fail_io(path_, "read failed at offset " + std::to_string(end_), err);
+      fail_io(path_, "read failed at offset " + std::to_string(end_), errno);
     }
   }
 
@@ -139,14 +143,15 @@ class InputStream {
                                   [](uint64_t offset, const Chunk& item) { return offset < item.begin; });
     --chunk;
     const size_t from = static_cast<size_t>(pos - chunk->begin);
-    const size_t take = std::min(len, chunk->bytes.size() - from);
-    std::memcpy(dst, chunk->bytes.data() + from, take);
+    const size_t take = std::min(len, chunk->size - from);
+    std::memcpy(dst, chunk->bytes.get() + from, take);
     return take;
   }
 
   /// Drops chunks that end more than the window behind the furthest byte read.
   void trim() {
-    while (chunks_.size() > 1 && chunks_.front().begin + chunks_.front().bytes.size() + window_ <= end_) {
+    while (chunks_.size() > 1 && chunks_.front().begin + chunks_.front().size + window_ <= end_) {
+      spare_.push_back(std::move(chunks_.front().bytes));
       chunks_.pop_front();
     }
   }
@@ -154,6 +159,7 @@ class InputStream {
   std::string path_;
   std::mutex mutex_;
   std::deque<Chunk> chunks_;
+  std::vector<std::unique_ptr<std::byte[]>> spare_;  ///< dropped chunks' buffers, reused
   uint64_t end_ = 0;  ///< bytes read from the descriptor so far
   bool eof_ = false;
   std::optional<uint64_t> declared_;
@@ -162,6 +168,9 @@ class InputStream {
 };
 
 namespace {
+
+/// Pipe buffer asked for on standard input (Linux's default ceiling, /proc/sys/fs/pipe-max-size).
+constexpr int kPipeBytes = 1 << 20;
 
 /// The one stream over standard input (it can be read only once), made on first use.
 std::shared_ptr<InputStream> stdin_stream() {
@@ -175,6 +184,7 @@ std::shared_ptr<InputStream> stdin_stream() {
   if (::isatty(STDIN_FILENO)) {
     throw Error(ErrorCode::Usage, "-: standard input is a terminal; pipe a model into it (e.g. `curl -s URL | amn ...`)");
   }
+  if (S_ISFIFO(st.st_mode)) (void)::fcntl(STDIN_FILENO, F_SETPIPE_SZ, kPipeBytes);  // fewer, larger reads; best effort
   stream = std::make_shared<InputStream>(std::string(kStdinPath));
   return stream;
 }

@@ -89,6 +89,9 @@ OutputFile::OutputFile(std::string path, bool replace) : path_(std::move(path)),
     }
     fd_ = STDOUT_FILENO;
     streamed_ = true;
+    struct stat st {};
+    constexpr int kPipeBytes = 1 << 20;  // fewer, larger writes (Linux's default ceiling); best effort
+    if (::fstat(fd_, &st) == 0 && S_ISFIFO(st.st_mode)) (void)::fcntl(fd_, F_SETPIPE_SZ, kPipeBytes);
     return;
   }
   struct stat st {};
