@@ -1,9 +1,11 @@
 """transformers loads the model directories amn writes as they are and computes the same logits:
 `AutoModelForCausalLM.from_pretrained(DIR)` on amn's `remember`/`convert -o DIR/` output of the
 tiny Llama models in test/fixtures/hfdir/ (saved by transformers; quantised by compressed-tensors:
-int4 group 32, int8 per channel, FP8 E4M3 per channel and per tensor) reports no missing, unexpected or mismatched weight, and in float32 gives
-exactly the logits committed beside each model (gen_hfdir.py: the library's own dequantised
-weights in the same model, one CPU thread). The tokenizer loads from the same directory.
+int4 group 32, int8 per channel, FP8 E4M3 per channel and per tensor; by GPTQModel: 4-bit group
+32) reports no missing, unexpected or mismatched weight, and in float32 gives
+exactly the logits committed beside each model (gen_hfdir.py, gen_hfdir_gptq.py: the library's own
+dequantised weights in the same model, one CPU thread; for the default BF16 output of GPTQ, whose
+library values are float16, those narrowed to bfloat16). The tokenizer loads from the same directory.
 
 Run by `scripts/test.sh --clients` (scripts/setup.sh --clients installs torch and transformers)."""
 import pathlib
@@ -35,23 +37,26 @@ def logits(model, input_ids):
         return model.float()(input_ids=input_ids).logits
 
 
-QUANTISED = ["tiny-llama-w4", "tiny-llama-w8", "tiny-llama-fp8", "tiny-llama-fp8-tensor"]
+QUANTISED = ["tiny-llama-w4", "tiny-llama-w8", "tiny-llama-fp8", "tiny-llama-fp8-tensor", "tiny-llama-gptq4"]
 
 
 @pytest.mark.parametrize("case, command, args", [
     *[(case, "remember", ["--dtype", "f32"]) for case in QUANTISED],
-    *[(case, "remember", []) for case in QUANTISED],  # bf16: the library's values are bf16 already
+    *[(case, "remember", []) for case in QUANTISED],  # bf16: the library's values narrowed (the same when bf16 already)
     ("tiny-llama-w4", "remember", ["--max-shard-size", "60KB"]),
+    ("tiny-llama-gptq4", "remember", ["--dtype", "f16"]),  # GPTQModel computes in float16
     ("tiny-llama", "convert", []),
     ("tiny-llama", "convert", ["--dtype", "f32", "--max-shard-size", "100KB"]),
 ])
 def test_transformers_loads_the_directory_with_the_same_logits(case, command, args, tmp_path):
     out = tmp_path / "out"
     run(command, BASE / case, "-o", f"{out}/", "-q", *args, check=0)
-    expected = load_file(BASE / f"{case}.logits.safetensors")
+    narrowed = BASE / f"{case}.bf16.logits.safetensors"  # when the library's values are not bf16 already
+    expected = load_file(narrowed if "--dtype" not in args and narrowed.exists() else BASE / f"{case}.logits.safetensors")
     model = load(out)
     # config.json names the type written: dtype="auto" (transformers 5's default) loads in it
-    assert load(out, dtype="auto").dtype == (torch.float32 if "f32" in args else torch.bfloat16)
+    want = {"f32": torch.float32, "f16": torch.float16}.get(args[1] if args[:1] == ["--dtype"] else "", torch.bfloat16)
+    assert load(out, dtype="auto").dtype == want
     got = logits(model, expected["input_ids"])
     assert torch.equal(got, expected["logits"]), f"max difference {(got - expected['logits']).abs().max()}"
     tokenizer = AutoTokenizer.from_pretrained(out)
