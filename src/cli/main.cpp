@@ -19,6 +19,7 @@
 #include <tuple>
 
 #include "amn/amn.hpp"
+#include "cli/naming.hpp"
 #include "cli/report.hpp"
 #include "io/display.hpp"
 #include "io/output.hpp"
@@ -133,6 +134,42 @@ const char* const kInputHelp = "Model file or directory (shards); - reads standa
 const std::map<std::string, amn::DType> kDtypeChoices = {
     {"bf16", amn::DType::BF16}, {"f16", amn::DType::F16}, {"f32", amn::DType::F32}};
 
+std::vector<std::string> dtype_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, type] : kDtypeChoices) names.push_back(name);
+  return names;
+}
+
+/// The options of `convert` beside its inputs and -o (shared by `convert` and `batch convert`).
+void add_convert_options(CLI::App* convert, Options& options) {
+  convert->add_option("--to", options.to, "Output format (default safetensors; gguf with --quant)")
+      ->check(CLI::IsMember({"safetensors", "gguf"}));
+  convert->add_option("--dtype", options.dtype, "Narrow/widen float tensors (and dequantise block types) to this type")
+      ->check(CLI::IsMember(dtype_names()));
+  std::string quant_names;
+  for (const auto& name : amn::quant_type_names()) quant_names += (quant_names.empty() ? "" : " ") + name;
+  auto* quant = convert->add_option("--quant", options.quant,
+                                     "Quantise into GGUF, each tensor typed as llama-quantize types it (implies --to gguf): " +
+                                         quant_names)
+                    ->excludes("--dtype");
+  convert->add_flag("--pure", options.pure, "With --quant: one type for every quantisable tensor (no mixture)")->needs(quant);
+  convert->add_option("--imatrix", options.imatrix, "With --quant: llama.cpp importance matrix (GGUF, from llama-imatrix)")
+      ->needs(quant);
+  convert->add_option("--gguf-kv", options.gguf_kv,
+                      "GGUF output: set KEY=TYPE:VALUE (TYPE u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 bool str), repeatable")
+      ->take_all();
+  add_engine_options(convert, options);
+}
+
+/// The options of `remember` beside its inputs and -o (shared by `remember` and `batch remember`).
+void add_remember_options(CLI::App* remember, Options& options) {
+  remember->add_option("--dtype", options.dtype,
+                       "Without it: dequantised tensors are written as bf16, every other tensor as stored. With it: "
+                       "every float tensor, dequantised or not, as this type (integers stay as stored)")
+      ->check(CLI::IsMember(dtype_names()));
+  add_engine_options(remember, options);
+}
+
 int run_report(const Options& options, bool per_tensor) {
   amn::Catalog catalog = amn::open_model(options.input, requested_limits(options), options.selection);
   amn::cli::print_catalog(std::cout, options.input, catalog, per_tensor, options.json);
@@ -219,7 +256,8 @@ void print_plan(const amn::ConvertResult& result) {
             << " chunks, budget " << amn::cli::human_bytes(result.memory_budget) << ", " << result.io_mode << '\n';
 }
 
-int run_convert(const Options& options, const char* verb) {
+/// The library options `options` ask of `verb` (convert or remember); throws Error(Usage).
+amn::ConvertOptions make_convert_options(const Options& options, const std::string& verb) {
   amn::ConvertOptions convert;
   if (!options.quant.empty() && options.to == "safetensors") {
     throw amn::Error(amn::ErrorCode::Usage, "--quant writes GGUF; it cannot be combined with --to safetensors");
@@ -234,7 +272,7 @@ int run_convert(const Options& options, const char* verb) {
     throw amn::Error(amn::ErrorCode::Usage, "--gguf-kv sets GGUF metadata; add --to gguf or --quant");
   }
   for (const auto& text : options.gguf_kv) convert.gguf_kv.push_back(amn::parse_gguf_kv(text));
-  convert.dequantize = std::string(verb) == "remember";
+  convert.dequantize = verb == "remember";
   convert.force = options.force;
   convert.threads = options.threads;
   convert.dry_run = options.dry_run;
@@ -246,9 +284,18 @@ int run_convert(const Options& options, const char* verb) {
     if (!bytes || *bytes == 0) throw amn::Error(amn::ErrorCode::Usage, "'" + text + "' is not a size (e.g. 512MiB, 5GB)");
     *field = *bytes;
   }
+  return convert;
+}
+
+int run_convert(const Options& options, const char* verb) {
+  amn::ConvertOptions convert = make_convert_options(options, verb);
+  const std::string format = convert.target == amn::Target::Gguf ? "gguf" : "safetensors";
   if (options.json && options.output == "-" && !options.dry_run) {
     throw amn::Error(amn::ErrorCode::Usage, "--json prints on standard output, which carries the model with -o -");
   }
+  // Without -o: beside the input, named from it (cli/naming.hpp).
+  const std::string output =
+      options.output.empty() ? amn::cli::default_output(options.input, amn::cli::output_kind(convert)) : options.output;
   amn::Progress progress;
   convert.progress = &progress;
   const amn::Limits limits = requested_limits(options);
@@ -257,14 +304,14 @@ int run_convert(const Options& options, const char* verb) {
   if (options.verbose && !options.dry_run) {
     amn::ConvertOptions plan_only = convert;
     plan_only.dry_run = true;
-    amn::ConvertResult plan = amn::convert(catalog, options.output, plan_only, limits);
+    amn::ConvertResult plan = amn::convert(catalog, output, plan_only, limits);
     std::cerr << "amn: engine: " << plan.threads << " threads, " << amn::cli::human_bytes(plan.chunk_bytes)
               << " chunks, memory budget " << amn::cli::human_bytes(plan.memory_budget) << ", output through "
               << plan.io_mode << ", kernels " << amn::kernels::isa_name(amn::kernels::active_isa()) << '\n';
   }
   ProgressPrinter printer(progress, !options.quiet && !options.dry_run &&
                                         (options.progress || ::isatty(STDERR_FILENO) != 0));
-  amn::ConvertResult result = amn::convert(catalog, options.output, convert, limits);
+  amn::ConvertResult result = amn::convert(catalog, output, convert, limits);
   printer.stop();
   if (!options.quiet) {
     for (const auto& warning : result.warnings) std::cerr << "amn: warning: " << warning << '\n';
@@ -332,7 +379,7 @@ int run_convert(const Options& options, const char* verb) {
   } else if (!options.quiet) {
     std::cerr << "amn: " << verb << " " << amn::io::display(options.input) << " -> "
               << (result.outputs.size() == 1 ? amn::io::display(result.outputs.front().path)
-                                             : std::to_string(result.outputs.size()) + " shards")
+                                             : amn::io::display(output) + " (" + std::to_string(result.outputs.size()) + " shards)")
               << ": " << result.tensors << " tensors, " << amn::cli::human_bytes(result.bytes_written) << " in "
               << seconds << " s\n"
               << "amn: " << result.summary << '\n';
@@ -365,35 +412,18 @@ int main(int argc, char** argv) {
   add_selection_options(parse, options);
   parse->footer("Example: amn parse model.gguf\nExample: amn parse last.ckpt --strip-prefix model.");
 
-  std::vector<std::string> dtype_names;
-  for (const auto& [name, type] : kDtypeChoices) dtype_names.push_back(name);
-
+  const std::string default_name =
+      "; without -o: beside the input, named from it with its quantisation suffix replaced "
+      "(Llama-3-8B-Q4_K_M.gguf -> Llama-3-8B-bf16.safetensors, model-gptq-4bit/ -> model-bf16/)";
   auto* convert = app.add_subcommand("convert", "Convert a model to safetensors or GGUF (lossless unless --dtype)");
   convert->add_option("input", options.input, kInputHelp)->required();
-  convert->add_option("--to", options.to, "Output format (default safetensors; gguf with --quant)")
-      ->check(CLI::IsMember({"safetensors", "gguf"}));
   convert->add_option("-o,--output", options.output,
                       "Output file, or a directory (DIR/ is created) to hold model.*; from a Hugging Face model "
                       "directory, config.json, tokenizer and other non-weight files are copied beside it; - for "
-                      "standard output")
-      ->required();
-  convert->add_option("--dtype", options.dtype, "Narrow/widen float tensors (and dequantise block types) to this type")
-      ->check(CLI::IsMember(dtype_names));
-  std::string quant_names;
-  for (const auto& name : amn::quant_type_names()) quant_names += (quant_names.empty() ? "" : " ") + name;
-  auto* quant = convert->add_option("--quant", options.quant,
-                                     "Quantise into GGUF, each tensor typed as llama-quantize types it (implies --to gguf): " +
-                                         quant_names)
-                    ->excludes("--dtype");
-  convert->add_flag("--pure", options.pure, "With --quant: one type for every quantisable tensor (no mixture)")->needs(quant);
-  convert->add_option("--imatrix", options.imatrix, "With --quant: llama.cpp importance matrix (GGUF, from llama-imatrix)")
-      ->needs(quant);
-  convert->add_option("--gguf-kv", options.gguf_kv,
-                      "GGUF output: set KEY=TYPE:VALUE (TYPE u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 bool str), repeatable")
-      ->take_all();
-  add_engine_options(convert, options);
+                      "standard output" + default_name);
+  add_convert_options(convert, options);
   convert->footer("Example: amn convert model.pth --to gguf -o model.gguf\n"
-                  "Example: amn convert model-f16.gguf --quant Q4_K_M -o model-Q4_K_M.gguf\n"
+                  "Example: amn convert model-f16.gguf --quant Q4_K_M   (writes model-Q4_K_M.gguf)\n"
                   "Example: curl -sL URL | amn convert - --quant Q8_0 -o - > model-Q8_0.gguf");
 
   auto* remember = app.add_subcommand("remember", "Recover full precision into safetensors (alias: dequantize)");
@@ -402,15 +432,11 @@ int main(int argc, char** argv) {
   remember->add_option("-o,--output", options.output,
                        "Output .safetensors file, or a directory (DIR/ is created) to hold model.*; from a Hugging "
                        "Face model directory, the other files follow and config.json loses quantization_config; - "
-                       "for standard output")
-      ->required();
-  remember->add_option("--dtype", options.dtype,
-                       "Without it: dequantised tensors are written as bf16, every other tensor as stored. With it: "
-                       "every float tensor, dequantised or not, as this type (integers stay as stored)")
-      ->check(CLI::IsMember(dtype_names));
-  add_engine_options(remember, options);
+                       "for standard output" + default_name);
+  add_remember_options(remember, options);
   remember->footer("Example: amn remember model.gguf --dtype bf16 -o model.safetensors\n"
                    "Example: amn remember Llama-3-8B-GPTQ/ -o Llama-3-8B-bf16/   (loads with from_pretrained)\n"
+                   "Example: amn remember Llama-3-8B-Q4_K_M.gguf   (writes Llama-3-8B-bf16.safetensors)\n"
                    "Example: curl -sL URL | amn remember - --dtype bf16 -o - | aws s3 cp - s3://bucket/model.safetensors\n"
                    "Example: amn remember ollama:llama3.2:1b -o llama3.2-1b.safetensors");
 
