@@ -155,11 +155,12 @@ Catalog merge_shards(const std::vector<std::string>& paths, Format format, const
   return whole;
 }
 
-/// The shards a `model.safetensors.index.json` lists, merged; each tensor its weight_map names
-/// must be in the shard it names.
+/// The shards a `model.safetensors.index.json` (or transformers 4.x's `pytorch_model.bin.index.json`,
+/// the same JSON) lists, merged; each tensor its weight_map names must be in the shard it names.
 Catalog merge_indexed_shards(const std::string& index_path, const Limits& limits) {
   auto index = formats::read_safetensors_index_map(index_path, limits);
-  Catalog whole = merge_shards(index.shards, Format::Safetensors, limits);
+  const Format format = index_path.ends_with(".bin.index.json") ? Format::Pth : Format::Safetensors;
+  Catalog whole = merge_shards(index.shards, format, limits);
   std::unordered_map<std::string_view, uint32_t> file_of;  // one file per safetensors shard, in index order
   for (const auto& tensor : whole.tensors) file_of.emplace(tensor.name, whole.storages[tensor.storage].file_index);
   for (const auto& [name, shard_idx] : index.weight_map) {
@@ -196,8 +197,10 @@ std::optional<std::vector<std::string>> gguf_split_set(const std::string& path) 
 }
 
 Catalog open_directory(const std::string& dir, const Limits& limits) {
-  fs::path index = fs::path(dir) / "model.safetensors.index.json";
-  if (fs::exists(index)) return merge_indexed_shards(index.string(), limits);
+  for (const char* name : {"model.safetensors.index.json", "pytorch_model.bin.index.json"}) {
+    fs::path index = fs::path(dir) / name;
+    if (fs::exists(index)) return merge_indexed_shards(index.string(), limits);
+  }
   std::vector<std::string> candidates;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
@@ -208,6 +211,12 @@ Catalog open_directory(const std::string& dir, const Limits& limits) {
   if (candidates.empty()) throw Error(ErrorCode::Usage, dir + ": no model files (safetensors, gguf, npz, npy, pth) in this directory");
   std::set<Format> kinds;
   for (const auto& path : candidates) kinds.insert(*detect_format(path));
+  if (kinds.size() > 1 && kinds.count(Format::Safetensors) != 0) {
+    // As transformers: safetensors weights first; a Trainer checkpoint's optimizer.pt,
+    // training_args.bin or a pytorch_model.bin copy beside them are not read.
+    std::erase_if(candidates, [](const std::string& path) { return *detect_format(path) != Format::Safetensors; });
+    kinds = {Format::Safetensors};
+  }
   if (kinds.size() > 1) throw Error(ErrorCode::Usage, dir + ": holds more than one format; name the file to read");
   Format format = *kinds.begin();
   if (format == Format::Gguf) {

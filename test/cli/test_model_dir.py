@@ -111,6 +111,9 @@ def test_quantize_config_json_is_left_behind_by_remember(tmp_path):
     run("remember", weights_file, "-o", f"{tmp_path}/out/", "-q", check=0)
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == sorted(SIDE_FILES + ["config.json", "model.safetensors"])
+    # the directory itself: its safetensors weights are read, the pickle beside them is not (as transformers)
+    run("remember", model, "-o", f"{tmp_path}/whole/", "-q", check=0)
+    assert weights(tmp_path / "whole") == weights(tmp_path / "out")
 
 
 def test_config_edit_keeps_numbers_and_escapes_strings(tmp_path):
@@ -208,3 +211,13 @@ def test_weights_of_an_earlier_output_are_refused_then_removed_with_force(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == shards
     run("remember", W4, "-o", f"{tmp_path}/", "--force", "-q", check=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(SIDE_FILES + ["config.json", "model.safetensors"])
+
+
+def test_sharded_pickles_with_their_index(tmp_path):
+    """transformers 4.x's pytorch_model-0000i-of-0000N.bin + pytorch_model.bin.index.json, read through
+    the index, give the safetensors model's tensors."""
+    run("convert", BASE / "tiny-llama-bin", "-o", f"{tmp_path}/", "-q", check=0)
+    assert weights(tmp_path) == weights(PLAIN)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(SIDE_FILES + ["config.json", "model.safetensors"])
+    index = BASE / "tiny-llama-bin" / "pytorch_model.bin.index.json"
+    assert json.loads(run("inspect", index, "--json", check=0).stdout)["tensor_count"] == len(weights(PLAIN))

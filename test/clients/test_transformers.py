@@ -46,13 +46,15 @@ QUANTISED = ["tiny-llama-w4", "tiny-llama-w8", "tiny-llama-fp8", "tiny-llama-fp8
     ("tiny-llama-w4", "remember", ["--max-shard-size", "60KB"]),
     ("tiny-llama-gptq4", "remember", ["--dtype", "f16"]),  # GPTQModel computes in float16
     ("tiny-llama", "convert", []),
+    ("tiny-llama-bin", "convert", []),  # transformers 4.x pickle shards + index: tiny-llama's weights
     ("tiny-llama", "convert", ["--dtype", "f32", "--max-shard-size", "100KB"]),
 ])
 def test_transformers_loads_the_directory_with_the_same_logits(case, command, args, tmp_path):
     out = tmp_path / "out"
     run(command, BASE / case, "-o", f"{out}/", "-q", *args, check=0)
-    narrowed = BASE / f"{case}.bf16.logits.safetensors"  # when the library's values are not bf16 already
-    expected = load_file(narrowed if "--dtype" not in args and narrowed.exists() else BASE / f"{case}.logits.safetensors")
+    reference = case.removesuffix("-bin")
+    narrowed = BASE / f"{reference}.bf16.logits.safetensors"  # when the library's values are not bf16 already
+    expected = load_file(narrowed if "--dtype" not in args and narrowed.exists() else BASE / f"{reference}.logits.safetensors")
     model = load(out)
     # config.json names the type written: dtype="auto" (transformers 5's default) loads in it
     want = {"f32": torch.float32, "f16": torch.float16}.get(args[1] if args[:1] == ["--dtype"] else "", torch.bfloat16)
