@@ -19,6 +19,7 @@
 #include <tuple>
 
 #include "amn/amn.hpp"
+#include "cli/batch.hpp"
 #include "cli/naming.hpp"
 #include "cli/report.hpp"
 #include "io/display.hpp"
@@ -31,6 +32,11 @@ constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 struct Options {
   std::string input;
+  std::vector<std::string> inputs;  ///< batch
+  std::string from;                 ///< batch --from FILE|-
+  bool nul = false;                 ///< batch -0
+  unsigned jobs = 1;                ///< batch --jobs
+  std::string shard;                ///< batch --shard I/N
   std::string output;
   std::string to;  ///< "" = safetensors, or gguf with --quant
   std::string dtype;
@@ -387,6 +393,37 @@ int run_convert(const Options& options, const char* verb) {
   return 0;
 }
 
+/// `amn batch VERB`: the verb's options, the inputs (and --from), the share.
+int run_batch_command(const Options& options, const std::string& verb) {
+  amn::cli::BatchRequest request;
+  request.verb = verb;
+  request.inputs = options.inputs;
+  if (!options.from.empty()) {
+    std::string text;
+    if (options.from == "-") {
+      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    } else {
+      std::ifstream in(options.from, std::ios::binary);
+      if (!in) throw amn::Error(amn::ErrorCode::Io, options.from + ": cannot read the list of inputs");
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    for (auto& entry : amn::cli::split_list(text, options.nul)) request.inputs.push_back(std::move(entry));
+  }
+  request.outdir = options.output;
+  request.convert = make_convert_options(options, verb);
+  request.limits = requested_limits(options);
+  request.selection = options.selection;
+  request.jobs = std::max(1u, options.jobs);
+  request.share = amn::cli::parse_share(options.shard);
+  request.json = options.json;
+  request.quiet = options.quiet;
+  request.fingerprint = verb + "|" + options.to + "|" + options.dtype + "|" + options.quant + "|" +
+                        (options.pure ? "pure" : "") + "|" + options.imatrix + "|" + options.max_shard_size + "|" +
+                        options.selection.select + "|" + options.selection.strip_prefix;
+  for (const auto& entry : options.gguf_kv) request.fingerprint += "|" + entry;
+  return amn::cli::run_batch(request);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -440,6 +477,40 @@ int main(int argc, char** argv) {
                    "Example: curl -sL URL | amn remember - --dtype bf16 -o - | aws s3 cp - s3://bucket/model.safetensors\n"
                    "Example: amn remember ollama:llama3.2:1b -o llama3.2-1b.safetensors");
 
+  auto* batch = app.add_subcommand("batch", "Run remember or convert over many models: a tree, a list, a Slurm array share");
+  batch->require_subcommand(1);
+  batch->footer("Example: amn batch remember /data/models -o /data/bf16 --jobs 2 --json\n"
+                "Example: find /data -name '*.gguf' -print0 | amn batch convert --quant Q4_K_M --from - -0 -o out\n"
+                "Example: sbatch --array=0-15 --wrap 'amn batch remember /data/models -o /data/bf16'\n"
+                "A rerun skips the models the journal (OUTDIR/.amn-batch/journal.jsonl) verifies and redoes the others.");
+  std::map<std::string, CLI::App*> batch_verbs;
+  for (const std::string verb : {"remember", "convert"}) {
+    auto* command = batch->add_subcommand(verb, "amn " + verb + " on every model found (the options are " + verb + "'s)");
+    command->add_option("inputs", options.inputs,
+                        "Models, or directories searched for models (a directory holding shards, an index or a "
+                        "config.json is one model; .safetensors .gguf .npz .npy .pth .pt .bin files; GGUF split sets once)");
+    command->add_option("-o,--output", options.output,
+                        "Output directory: each model's output mirrors its path under its INPUT, named as " + verb +
+                            " names a default output")
+        ->required();
+    command->add_option("--from", options.from, "Also read inputs from FILE, one per line (- for standard input)");
+    command->add_flag("-0,--null", options.nul, "With --from: entries are NUL-separated (find -print0)");
+    command->add_option("--jobs", options.jobs, "Models converted at once, sharing one --memory-budget and one thread pool")
+        ->check(CLI::Range(1u, 256u));
+    command->add_option("--shard", options.shard,
+                        "Take share I of N of the models (balanced by input bytes; default from SLURM_ARRAY_TASK_ID, "
+                        "SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT)");
+    if (verb == "remember") {
+      add_remember_options(command, options);
+    } else {
+      add_convert_options(command, options);
+    }
+    command->footer("--json prints one line per model as it finishes: {\"input\", \"status\": done|skipped|failed, "
+                    "\"outputs\", \"bytes\", \"seconds\", \"error\"}; --force redoes verified models too.\n"
+                    "Example: amn batch " + verb + " models/ -o out/ --jobs 2");
+    batch_verbs[verb] = command;
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -454,6 +525,9 @@ int main(int argc, char** argv) {
     if (parse->parsed()) return run_report(options, true);
     if (convert->parsed()) return run_convert(options, "convert");
     if (remember->parsed()) return run_convert(options, "remember");
+    for (const auto& [verb, command] : batch_verbs) {
+      if (command->parsed()) return run_batch_command(options, verb);
+    }
   } catch (const amn::Error& error) {
     std::cerr << "amn: error: " << error.what() << '\n';  // made safe to print by amn::Error itself
     return error.code() == amn::ErrorCode::Usage ? kExitUsage : kExitError;
