@@ -62,7 +62,7 @@ CASES = [
     ("60-ct-shape-f32", replaced("x.weight_shape", lambda t: t.to(torch.float32)), "parse",
      "tensor 'x.weight_shape' is F32 [2]; expected I64 or I32 [2]"),
     ("60-ct-packed-u8", replaced("x.weight_packed", lambda t: t.view(torch.uint8)), "unsupported",
-     "tensor 'x.weight_packed' [60, 32] is U8"),
+     "tensor 'x.weight_packed': asymmetric NVFP4 (weight_zero_point) is not supported"),  # U8 packing is NVFP4's
     ("60-ct-g-idx", lambda t: {**t, "x.weight_g_idx": torch.zeros(64, dtype=torch.int32)}, "unsupported",
      "activation-ordered weights (weight_g_idx) are not supported"),
 ]

@@ -214,7 +214,7 @@ PackedModule check_module(const SchemeContext& context, io::TensorData& data, si
 
   if (packed.dtype != DType::I32) {
     fail_unsupported(file, what + " is " + std::string(info(packed.dtype).name) +
-                               "; only int32-packed integer weights are supported (not NVFP4/MXFP4 packing)");
+                               "; only int32-packed integer weights and U8 NVFP4 (recognised first) are supported");
   }
   if (packed.shape.size() != 2) fail_unsupported(file, what + ": only 2-d packed weights are supported");
   if (companion("weight_g_idx")) fail_unsupported(file, what + ": activation-ordered weights (weight_g_idx) are not supported");
@@ -289,7 +289,7 @@ std::optional<SchemeMatch> recognise_compressed_tensors(const SchemeContext& con
   const Catalog& catalog = context.catalog;
   std::vector<size_t> packed;
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
-    if (catalog.tensors[tensor_idx].name.ends_with(kPackedSuffix)) packed.push_back(tensor_idx);
+    if (catalog.tensors[tensor_idx].name.ends_with(kPackedSuffix) && !context.claimed(tensor_idx)) packed.push_back(tensor_idx);
   }
   if (packed.empty()) return std::nullopt;
 

@@ -5,7 +5,10 @@
 // block. A compressed-tensors checkpoint (config.json quant_method "compressed-tensors",
 // format float-quantized) is dequantised as compressed-tensors does it instead, in the scale's
 // dtype: `weight.to(scale.dtype) * scale` (exact widening, then one rounding of the exact product
-// to BF16/F16). Activation scales (`input_scale`, `k_scale`, `v_scale`) leave the output.
+// to BF16/F16). Activation scales leave the output when they belong to FP8 weights:
+// `X.input_scale` of an FP8 `X.weight`, `P.k_scale` / `P.v_scale` of an attention module P
+// holding FP8 weights; a tensor named like them anywhere else (and `logit_scale`,
+// `layer_scale`) is copied.
 #include <rapidjson/document.h>
 
 #include <array>
@@ -278,7 +281,7 @@ std::optional<SchemeMatch> recognise_fp8(const SchemeContext& context) {
   std::optional<bool> compressed_tensors_cache;
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
     const Tensor& tensor = catalog.tensors[tensor_idx];
-    if (!is_fp8(tensor.dtype)) continue;
+    if (!is_fp8(tensor.dtype) || context.claimed(tensor_idx)) continue;
     if (!compressed_tensors_cache) compressed_tensors_cache = is_compressed_tensors(context);
     const bool compressed_tensors = *compressed_tensors_cache;
     Fp8Layout layout = layout_of(context, tensor_idx, block_cache);
@@ -300,9 +303,16 @@ std::optional<SchemeMatch> recognise_fp8(const SchemeContext& context) {
     layouts.insert(layout_name(layout));
   }
   if (match.outputs.empty()) return std::nullopt;
+  // A KV-cache scale `P.k_scale` / `P.v_scale` is a companion only of an attention module P that
+  // holds FP8 weights (`P.q_proj.weight`, ...); elsewhere it is a tensor like any other, copied.
+  std::set<std::string> fp8_names;
+  for (const auto& output : match.outputs) fp8_names.insert(output.name);
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
-    std::string_view leaf = split_leaf(catalog.tensors[tensor_idx].name).second;
-    if (leaf == kKvScaleLeaves[0] || leaf == kKvScaleLeaves[1]) consumed.insert(tensor_idx);
+    auto [module, leaf] = split_leaf(catalog.tensors[tensor_idx].name);
+    if (leaf != kKvScaleLeaves[0] && leaf != kKvScaleLeaves[1]) continue;
+    const std::string inside = std::string(module) + ".";
+    auto next = fp8_names.lower_bound(inside);
+    if (next != fp8_names.end() && next->starts_with(inside)) consumed.insert(tensor_idx);
   }
   match.consumed.assign(consumed.begin(), consumed.end());
   match.scheme = "FP8";

@@ -38,7 +38,7 @@ const rapidjson::Value& SideJson::root() const {
 }
 
 SchemeContext make_scheme_context(const Catalog& catalog, const Limits& limits) {
-  SchemeContext context{catalog, limits, {}, {}, {}, nullptr};
+  SchemeContext context{catalog, limits, {}, {}, {}, nullptr, {}};
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
     context.by_name.emplace(catalog.tensors[tensor_idx].name, tensor_idx);
   }
@@ -58,7 +58,7 @@ SchemeContext make_scheme_context(const Catalog& catalog, const Limits& limits) 
 
 SchemeMatch recognise_schemes(const SchemeContext& context) {
   SchemeMatch merged;
-  std::set<size_t> claimed;
+  std::set<size_t>& claimed = context.claimed_;
   for (Recogniser recogniser : kRecognisers) {
     std::optional<SchemeMatch> match = recogniser(context);
     if (!match) continue;

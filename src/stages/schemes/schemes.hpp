@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,9 @@ struct SchemeContext {
     if (!reader_) reader_ = std::make_shared<io::TensorData>(catalog, limits);
     return *reader_;
   }
+  /// Whether an earlier recogniser (kRecognisers order) took tensor `tensor_idx` as part of its
+  /// scheme, e.g. an NVFP4 weight's F8_E4M3 block scales, which are not FP8 weights themselves.
+  [[nodiscard]] bool claimed(size_t tensor_idx) const { return claimed_.contains(tensor_idx); }
   /// Index of the tensor named `name`, if present.
   [[nodiscard]] std::optional<size_t> find(const std::string& name) const {
     auto it = by_name.find(name);
@@ -99,6 +103,7 @@ struct SchemeContext {
   }
 
   mutable std::shared_ptr<io::TensorData> reader_;
+  mutable std::set<size_t> claimed_;  ///< filled by recognise_schemes as each recogniser matches
 };
 
 /// Builds the context for `catalog` (notes config.json / quantize_config.json beside the input;
