@@ -128,6 +128,12 @@ struct ConvertResult {
 ConvertResult convert(const Catalog& catalog, const std::string& output, const ConvertOptions& options,
                       const Limits& limits = {});
 
+/// The size in bytes of the one file convert would write for `catalog` with `options` (as if
+/// `max_shard_size` were 0 and `output` a plain file): headers included, so equal to the file
+/// `amn remember` / `amn convert` then writes. Plans only (recognises the schemes, reads no
+/// tensor data but the small companions recognition needs). Throws what convert would refuse.
+[[nodiscard]] uint64_t output_bytes(const Catalog& catalog, const ConvertOptions& options, const Limits& limits = {});
+
 /// Called by convert_with_progress on the calling thread with the live counters. It may set
 /// `progress.cancel` to stop the conversion; an exception it throws stops it too.
 using ProgressCallback = std::function<void(Progress& progress)>;
@@ -147,8 +153,11 @@ ConvertResult convert_with_progress(const Catalog& catalog, const std::string& o
 
 namespace amn {
 
-/// The quantisation scheme recognisable from tensor names, dtypes, shapes and metadata
-/// ("GGUF Q4_K", "GPTQ", "AWQ", "FP8 E4M3", "BitsAndBytes NF4", ...), or "" for none.
-[[nodiscard]] std::string quant_scheme(const Catalog& catalog);
+/// The quantisation scheme, named by the same recognisers `remember` uses (one rule each), from
+/// tensor names, dtypes, shapes, config.json and the small companion tensors they read
+/// ("GGUF Q4_K", "GPTQ 4-bit, group 128", "FP8 E4M3 (per-tensor)", "compressed-tensors NVFP4",
+/// "MXFP4 (gpt-oss experts)", ...), or "" for none. Throws the Error with which `remember` would
+/// refuse a scheme it recognises but cannot dequantise.
+[[nodiscard]] std::string quant_scheme(const Catalog& catalog, const Limits& limits = {});
 
 }  // namespace amn

@@ -178,7 +178,10 @@ void add_remember_options(CLI::App* remember, Options& options) {
 
 int run_report(const Options& options, bool per_tensor) {
   amn::Catalog catalog = amn::open_model(options.input, requested_limits(options), options.selection);
-  amn::cli::print_catalog(std::cout, options.input, catalog, per_tensor, options.json);
+  const std::optional<amn::DType> dtype =
+      options.dtype.empty() ? std::nullopt : std::optional<amn::DType>(kDtypeChoices.at(options.dtype));
+  const amn::cli::Recovery recovery = amn::cli::recovery_of(catalog, dtype, options.dtype, requested_limits(options));
+  amn::cli::print_catalog(std::cout, options.input, catalog, recovery, per_tensor, options.json);
   return 0;
 }
 
@@ -440,7 +443,8 @@ int main(int argc, char** argv) {
   add_limit_options(inspect, options);
   add_selection_options(inspect, options);
   inspect->footer("Example: amn inspect model.safetensors --json\n"
-                  "Example: amn inspect ollama:llama3.2:1b");
+                  "Example: amn inspect ollama:llama3.2:1b\n"
+                  "Example: amn inspect Llama-3-8B-GPTQ/ --dtype f32   (the size `amn remember --dtype f32` writes)");
 
   auto* parse = app.add_subcommand("parse", "Everything inspect shows, plus each tensor, the metadata and non-tensor values");
   parse->add_option("input", options.input, kInputHelp)->required();
@@ -452,6 +456,9 @@ int main(int argc, char** argv) {
   const std::string default_name =
       "; without -o: beside the input, named from it with its quantisation suffix replaced "
       "(Llama-3-8B-Q4_K_M.gguf -> Llama-3-8B-bf16.safetensors, model-gptq-4bit/ -> model-bf16/)";
+  inspect->add_option("--dtype", options.dtype, "Report the size `amn remember --dtype TYPE` would write (default: without --dtype)")
+      ->check(CLI::IsMember(dtype_names()));
+
   auto* convert = app.add_subcommand("convert", "Convert a model to safetensors or GGUF (lossless unless --dtype)");
   convert->add_option("input", options.input, kInputHelp)->required();
   convert->add_option("-o,--output", options.output,

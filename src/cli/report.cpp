@@ -126,7 +126,8 @@ std::string meta_string(const Catalog& catalog, const std::string& key) {
   return "";
 }
 
-void print_json(std::ostream& out, const std::string& path, const Catalog& catalog, bool per_tensor) {
+void print_json(std::ostream& out, const std::string& path, const Catalog& catalog, const Recovery& recovery,
+                bool per_tensor) {
   rapidjson::OStreamWrapper stream(out);
   JsonWriter writer(stream);
   writer.SetIndent(' ', 2);
@@ -153,12 +154,24 @@ void print_json(std::ostream& out, const std::string& path, const Catalog& catal
   }
   writer.EndObject();
   writer.Key("scheme");
-  std::string scheme = quant_scheme(catalog);
-  if (scheme.empty()) {
+  if (recovery.scheme.empty()) {
     writer.Null();
   } else {
-    json_text(writer, scheme);
+    json_text(writer, recovery.scheme);
   }
+  writer.Key("remember");
+  writer.StartObject();
+  writer.Key("dtype");
+  recovery.dtype.empty() ? writer.Null() : writer.String(recovery.dtype.c_str());
+  writer.Key("bytes");
+  recovery.bytes ? writer.Uint64(*recovery.bytes) : writer.Null();
+  writer.Key("refusal");
+  if (recovery.refusal.empty()) {
+    writer.Null();
+  } else {
+    json_text(writer, recovery.refusal);
+  }
+  writer.EndObject();
   writer.Key("byte_order");
   writer.String(any_big_endian(catalog) ? "big-endian" : "little-endian");
   if (catalog.format == Format::Gguf) {
@@ -229,9 +242,26 @@ std::string human_bytes(uint64_t bytes) {
   return buffer;
 }
 
-void print_catalog(std::ostream& out, const std::string& path, const Catalog& catalog, bool per_tensor, bool json) {
+Recovery recovery_of(const Catalog& catalog, std::optional<DType> dtype, const std::string& dtype_name,
+                     const Limits& limits) {
+  Recovery recovery;
+  recovery.dtype = dtype_name;
+  ConvertOptions options;
+  options.dequantize = true;
+  options.dtype = dtype;
+  try {
+    recovery.scheme = quant_scheme(catalog, limits);
+    recovery.bytes = output_bytes(catalog, options, limits);
+  } catch (const Error& error) {
+    recovery.refusal = error.what();
+  }
+  return recovery;
+}
+
+void print_catalog(std::ostream& out, const std::string& path, const Catalog& catalog, const Recovery& recovery,
+                   bool per_tensor, bool json) {
   if (json) {
-    print_json(out, path, catalog, per_tensor);
+    print_json(out, path, catalog, recovery, per_tensor);
     return;
   }
   out << "Path:        " << display(path) << '\n';
@@ -247,8 +277,16 @@ void print_catalog(std::ostream& out, const std::string& path, const Catalog& ca
     first = false;
   }
   out << '\n';
-  std::string scheme = quant_scheme(catalog);
-  out << "Scheme:      " << (scheme.empty() ? "none (unquantised)" : io::safe_message(scheme)) << '\n';
+  out << "Scheme:      " << (recovery.scheme.empty() ? (recovery.refusal.empty() ? "none (unquantised)" : "not dequantisable")
+                                                    : io::safe_message(recovery.scheme))
+      << '\n';
+  out << "Remember:    ";
+  if (recovery.bytes) {
+    out << human_bytes(*recovery.bytes) << " (" << *recovery.bytes << " bytes) with "
+        << (recovery.dtype.empty() ? "dequantised tensors as BF16, the rest as stored" : "--dtype " + recovery.dtype) << '\n';
+  } else {
+    out << "refused: " << io::safe_message(recovery.refusal) << '\n';
+  }
   out << "Byte order:  " << (any_big_endian(catalog) ? "big-endian (swapped on output)" : "little-endian") << '\n';
   if (catalog.format == Format::Gguf) {
     std::string arch = meta_string(catalog, "general.architecture");

@@ -500,6 +500,14 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   return result;
 }
 
+uint64_t output_bytes(const Catalog& catalog, const ConvertOptions& options, const Limits& limits) {
+  stages::Plan plan = stages::make_plan(catalog, options, limits);
+  ConvertOptions one_file = options;
+  one_file.max_shard_size = 0;
+  const auto names = stages::output_names(options.target == Target::Gguf ? "model.gguf" : "model.safetensors", options.target);
+  return stages::plan_files(catalog, plan, one_file, names).front().layout.file_size;
+}
+
 }  // namespace amn
 
 namespace amn {

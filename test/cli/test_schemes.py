@@ -1,13 +1,14 @@
 """`amn remember` on every quantisation-scheme fixture (test/fixtures/<scheme>/<case>/, each made by
 test/fixtures/gen/gen_<scheme>.py with the library that defines the scheme: transformers for FP8,
-compressed-tensors, GPTQModel, AutoAWQ, bitsandbytes): with --dtype f32 every dequantised tensor
+compressed-tensors, GPTQModel, AutoAWQ, bitsandbytes; gen_fp4.py: compressed-tensors and ModelOpt NVFP4,
+transformers MXFP4): with --dtype f32 every dequantised tensor
 equals the library's expected.safetensors bit for bit, whatever the chunking; with --dtype bf16
 it equals expected_bf16.safetensors (the library's values narrowed by torch), as does the default
 output except that unquantised float tensors pass through unchanged. GPTQ and AWQ companions
 leave the output and the other tensors widen exactly to f32. What else each scheme
 consumes or keeps, its settings and its refusals are tested in test_<scheme>.py; every
 test/hostile/*/expect_remember.tsv file is refused in test_hostile_cli.py. `amn inspect` names each
-fixture's scheme from its headers."""
+fixture's scheme with remember's recognisers."""
 import json
 import re
 
@@ -17,13 +18,13 @@ import pytest
 from conftest import (FIXTURES, assert_any_chunking_gives, assert_holds, assert_same_tensor, remember, run, st_load,
                       values)
 
-SCHEMES = ["fp8", "compressed", "gptq", "awq", "bnb"]
+SCHEMES = ["fp8", "compressed", "gptq", "awq", "bnb", "nvfp4", "mxfp4"]
 CASES = [pytest.param(folder, id=f"{scheme}/{folder.name}")
          for scheme in SCHEMES for folder in sorted((FIXTURES / scheme).iterdir()) if folder.is_dir()]
 
 
 def test_every_fixture_is_here():
-    assert len(CASES) == 4 + 3 + 10 + 2 + 4
+    assert len(CASES) == 4 + 3 + 10 + 2 + 4 + 3 + 1
 
 
 @pytest.mark.parametrize("folder", CASES)
@@ -53,12 +54,14 @@ def test_default_dequantises_to_bf16_and_leaves_float_bystanders(folder, tmp_pat
         assert_same_tensor(out[name], want, name)
 
 
-INSPECTED = {"fp8": r"FP8 E(4M3|5M2)( block-wise)?", "compressed": "compressed-tensors pack-quantized", "gptq": "GPTQ",
-             "awq": "AWQ", "bnb": r"BitsAndBytes (NF4|FP4|INT8)( double-quant)?"}
+INSPECTED = {"fp8": r"FP8 E(4M3|5M2) \((per-tensor|per-channel|block \d+×\d+|unscaled)(, unscaled)?\)",
+             "compressed": "compressed-tensors pack-quantized int(4|8)", "gptq": r"GPTQ [2348]-bit( v2)?(, group \d+|, one group)?",
+             "awq": "AWQ 4-bit GEMM(, group 128)?", "bnb": r"BitsAndBytes (NF4|FP4|INT8)( double-quant)?",
+             "nvfp4": "(compressed-tensors|ModelOpt) NVFP4", "mxfp4": r"MXFP4 \(gpt-oss experts\)"}
 
 
 @pytest.mark.parametrize("folder", CASES)
-def test_inspect_names_the_scheme_from_the_headers(folder):
+def test_inspect_names_the_scheme_as_remember_does(folder):
     scheme = json.loads(run("inspect", folder / "model.safetensors", "--json", check=0).stdout)["scheme"]
     assert re.fullmatch(INSPECTED[folder.parent.name], scheme), scheme
     assert ("double-quant" in scheme) == (folder.name == "nf4-dq"), scheme
