@@ -65,7 +65,7 @@ struct ScaleWindow {
   }
 };
 
-/// Rows of one dequantised FP8 tensor. Rank ≤ 1 tensors are one row.
+/// Rows of one dequantised FP8 tensor (rank ≤ 1: one element per row).
 class Fp8Rows final : public RowSource {
  public:
   Fp8Rows(size_t weight, DType type, uint64_t cols, const Fp8Layout& layout)
@@ -287,7 +287,8 @@ std::optional<SchemeMatch> recognise_fp8(const SchemeContext& context) {
     Fp8Layout layout = layout_of(context, tensor_idx, block_cache);
     layout.in_scale_type = compressed_tensors;
     const uint64_t elems = element_count(tensor.shape).value_or(0);
-    const uint64_t rows = tensor.shape.size() >= 2 ? static_cast<uint64_t>(tensor.shape[0]) : 1;
+    // RowSource rows: shape[1..] elements, one element for rank <= 1 (row_unit_elems).
+    const uint64_t rows = tensor.shape.size() >= 2 ? static_cast<uint64_t>(tensor.shape[0]) : elems;
     const uint64_t cols = rows ? elems / rows : 0;
     match.outputs.push_back(SchemeTensor{tensor.name, tensor.shape, tensor_idx,
                                          std::make_shared<Fp8Rows>(tensor_idx, tensor.dtype, cols, layout)});
