@@ -63,9 +63,11 @@ class InputStream {
           if (exact) fail_parse(path_, "truncated: standard input ended at offset " + std::to_string(end_));
           return done;
         }
+        reach_ = std::max(reach_, std::min(end_, pos));  // skipping ahead: what lies behind is for others
         trim();
       }
       done += copy_out(pos, dst + done, len - done);
+      reach_ = std::max(reach_, offset + done);
     }
     return done;
   }
@@ -148,9 +150,10 @@ class InputStream {
     return take;
   }
 
-  /// Drops chunks that end more than the window behind the furthest byte read.
+  /// Drops chunks that end more than the window behind the furthest byte a caller has read (not
+  /// the furthest read from the descriptor, which may run a chunk ahead).
   void trim() {
-    while (chunks_.size() > 1 && chunks_.front().begin + chunks_.front().size + window_ <= end_) {
+    while (chunks_.size() > 1 && chunks_.front().begin + chunks_.front().size + window_ <= reach_) {
       spare_.push_back(std::move(chunks_.front().bytes));
       chunks_.pop_front();
     }
@@ -160,7 +163,8 @@ class InputStream {
   std::mutex mutex_;
   std::deque<Chunk> chunks_;
   std::vector<std::unique_ptr<std::byte[]>> spare_;  ///< dropped chunks' buffers, reused
-  uint64_t end_ = 0;  ///< bytes read from the descriptor so far
+  uint64_t end_ = 0;    ///< bytes read from the descriptor so far
+  uint64_t reach_ = 0;  ///< one past the furthest byte a caller has read
   bool eof_ = false;
   std::optional<uint64_t> declared_;
   bool trailing_ok_ = false;

@@ -324,7 +324,11 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
   tbb::enumerable_thread_specific<Scratch> scratch;
   Filler filler(data);
   const size_t tokens = config.buffers - (config.mode == io::WriteMode::Uring ? kQueuedWrites : 0);
-  const bool to_stream = std::any_of(outputs.begin(), outputs.end(), [](const auto& out) { return out->streamed(); });
+  // Windows leave in order when the output or the input is a stream: standard output takes its
+  // bytes in order, and standard input keeps only the input of `tokens` consecutive windows, which
+  // an out-of-order sink would not bound (a stalled window could be lapped by any number of others).
+  const bool in_order = config.stream_window > 0 ||
+                        std::any_of(outputs.begin(), outputs.end(), [](const auto& out) { return out->streamed(); });
 
   tbb::parallel_pipeline(
       tokens,
@@ -382,7 +386,7 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
                 if (cursor < item.end) std::memset(window + (cursor - item.begin), 0, item.end - cursor);
                 return item;
               }) &
-          tbb::make_filter<Item, void>(to_stream ? tbb::filter_mode::serial_in_order : tbb::filter_mode::serial_out_of_order,
+          tbb::make_filter<Item, void>(in_order ? tbb::filter_mode::serial_in_order : tbb::filter_mode::serial_out_of_order,
                                        [&](Item item) {
             uint64_t len = item.end - item.begin;
             if (outputs[item.file]->streamed()) {  // in order, synchronously: the window is free on return

@@ -49,8 +49,9 @@ inline constexpr uint64_t kDirectAlign = 4096;
 [[nodiscard]] EngineConfig configure(const ConvertOptions& options, uint64_t largest_file, double stream_ratio = 0.0);
 
 /// Streams every file of `files` into `outputs` (same order, already created). Throws Error;
-/// on any failure the caller's OutputFiles remove their temp files. An output on standard
-/// output is written in order: windows that finish early wait (at most the pipeline's tokens).
+/// on any failure the caller's OutputFiles remove their temp files. When the output is standard
+/// output or the input standard input (config.stream_window > 0), windows are written in order:
+/// those that finish early wait, so the windows in flight are at most the pipeline's tokens apart.
 void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
                 std::vector<std::unique_ptr<io::OutputFile>>& outputs, const EngineConfig& config,
                 io::TensorData& data, Progress* progress);

@@ -307,3 +307,21 @@ def test_counts_in_a_stream_of_unknown_size_are_bounded_by_the_caps():
     array = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 1) + b"k" + struct.pack("<IIQ", 9, 4, 9_000_000)
     code, _, err, peak = piped(["inspect", "-"], array + b"\1" * (4 * MiB), slow=False)
     assert code == 1 and "truncated" in err, err
+
+
+def test_stdin_to_a_file_with_small_windows(tmp_path):
+    """64 KiB windows on two threads, from a pipe that hands over up to 1 MiB per read: the stream
+    keeps its window behind the bytes the windows have read, not behind what it read ahead."""
+    rows, cols = 2048, 4096  # 32 MiB of F32 with varied values
+    values = (np.arange(rows * cols, dtype=np.uint32) * 2654435761 % 65521).astype("<f4").reshape(rows, cols)
+    header = json.dumps({"a": {"dtype": "F32", "shape": [rows, cols], "data_offsets": [0, values.nbytes]}}).encode()
+    header += b" " * (-len(header) % 8)
+    source = tmp_path / "in.safetensors"
+    source.write_bytes(struct.pack("<Q", len(header)) + header + values.tobytes())
+    args = ["convert", "--to", "gguf", "--threads", "2", "--chunk-size", "64KiB"]
+    expected = file_result(tmp_path, source, args, ".gguf")
+    for attempt in range(3):
+        out = tmp_path / f"out{attempt}.gguf"
+        code, _, err, _ = piped([args[0], "-", *args[1:], "-o", out], source.read_bytes(), slow=False)
+        assert code == 0, err
+        assert out.read_bytes() == expected
