@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -123,6 +124,16 @@ OutputFile::~OutputFile() {
 
 void OutputFile::reserve(uint64_t size) {
   if (streamed_) return;
+  // A plan larger than the free space fails here with both numbers, not with ENOSPC halfway
+  // (where fallocate is missing the file would be sparse and fill up while being written).
+  struct statvfs fs {};
+  if (::fstatvfs(fd_, &fs) == 0 && fs.f_frsize > 0) {
+    const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (size > free_bytes) {
+      fail_io(path_, "the output needs " + std::to_string(size) + " bytes but its filesystem has " +
+                         std::to_string(free_bytes) + " bytes free", ENOSPC);
+    }
+  }
   // Reserve every block up front so a full disk fails here, before any data moves; only a
   // filesystem without fallocate falls back to a sparse file.
   int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <regex>
@@ -63,7 +64,36 @@ std::optional<Format> detect_by_magic(const std::string& path) {
   return std::nullopt;
 }
 
-Catalog read_one(const std::string& path, Format format, const Limits& limits) {
+/// A view (a `.pth` tensor whose strides repeat elements, or many names over one storage) may
+/// be planned larger than the bytes it reads: a tensor may materialise more than its whole
+/// storage only up to kTinyViewBytes (an expanded buffer), and one file's tensors together at
+/// most kMaxViewFactor times its storages' bytes plus kViewSlackBytes (tied weights).
+constexpr uint64_t kTinyViewBytes = uint64_t{1} << 20;
+constexpr uint64_t kMaxViewFactor = 64;
+constexpr uint64_t kViewSlackBytes = uint64_t{16} << 20;
+
+void check_materialised(const std::string& path, const Catalog& part) {
+  uint64_t stored = 0;
+  for (const auto& storage : part.storages) stored += storage.size;  // each below the file or the inflate caps
+  uint64_t planned = 0;
+  for (const auto& tensor : part.tensors) {
+    const uint64_t holds = tensor.storage < part.storages.size() ? part.storages[tensor.storage].size : 0;
+    if (tensor.nbytes > kTinyViewBytes && tensor.nbytes > holds) {
+      fail_limit(path, "tensor " + io::quoted(tensor.name) + ": a view of " + std::to_string(tensor.nbytes) +
+                           " bytes over a storage of " + std::to_string(holds) + " bytes (a view may repeat elements only up to " +
+                           std::to_string(kTinyViewBytes) + " bytes)");
+    }
+    planned = tensor.nbytes > UINT64_MAX - planned ? UINT64_MAX : planned + tensor.nbytes;
+  }
+  const uint64_t allowed = stored > (UINT64_MAX - kViewSlackBytes) / kMaxViewFactor ? UINT64_MAX : stored * kMaxViewFactor + kViewSlackBytes;
+  if (planned > allowed) {
+    fail_limit(path, "its tensors materialise " + std::to_string(planned) + " bytes from " + std::to_string(stored) +
+                         " bytes of storage (views and tied names may repeat storage at most " + std::to_string(kMaxViewFactor) +
+                         " times, plus " + std::to_string(kViewSlackBytes) + " bytes)");
+  }
+}
+
+Catalog read_format(const std::string& path, Format format, const Limits& limits) {
   switch (format) {
     case Format::Safetensors: return formats::read_safetensors(path, limits);
     case Format::Gguf: return formats::read_gguf(path, limits);
@@ -72,6 +102,12 @@ Catalog read_one(const std::string& path, Format format, const Limits& limits) {
     case Format::Pth: return formats::read_pth(path, limits);
   }
   fail_unsupported(path, "unknown format");
+}
+
+Catalog read_one(const std::string& path, Format format, const Limits& limits) {
+  Catalog part = read_format(path, format, limits);
+  check_materialised(path, part);
+  return part;
 }
 
 /// Appends `part` (one shard) to `whole`, renumbering its files and storages.
@@ -141,7 +177,7 @@ Catalog merge_shards(const std::vector<std::string>& paths, Format format, const
     }
     if (shard_idx == 0) {
       whole.format = part.format;
-      whole.metadata = part.metadata;
+      whole.metadata = std::move(part.metadata);  // append_shard does not read it
       whole.gguf_version = part.gguf_version;
       whole.gguf_alignment = part.gguf_alignment;
       whole.description = part.description;

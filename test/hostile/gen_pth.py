@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes test/hostile/pth/: PyTorch archives for shared/docs/hostile-inputs.md cases 47-58, and
+"""Writes test/hostile/pth/: PyTorch archives for shared/docs/hostile-inputs.md cases 47-58 and 61, and
 expect.tsv (file, error code, message fragment) that test/unit/test_hostile.cpp checks.
 
 Each pickle is assembled opcode by opcode (Lib/pickletools.py layouts) from the stream
@@ -34,7 +34,9 @@ def glob(module, name):
 
 
 def integer(value):
-    return b"J" + struct.pack("<i", value)
+    if -(1 << 31) <= value < (1 << 31):
+        return b"J" + struct.pack("<i", value)
+    return b"\x8a\x08" + struct.pack("<q", value)  # LONG1, 8 bytes
 
 
 def tup(*items):
@@ -229,6 +231,22 @@ def containers():
          archive(byteorder=b"middle"))
 
 
+def views():
+    # Case 61: a zero stride repeats a 16-byte storage over 2^40 x 4 floats (16 TiB planned, the
+    # bounds check passes: every element read lies in the storage), an expand of a real-sized
+    # storage past 1 MiB, and 100 names over one 256 KiB storage (tied weights taken to the extreme).
+    pickle_case("61-zero-stride-terabytes.pth", "limit", "a view of 17592186044416 bytes over a storage of 16 bytes",
+                state_dict(("w", rebuild(size=(1 << 40, 4), stride=(0, 1)))))
+    pickle_case("61-expand-past-storage.pth", "limit", "a view of 2097152 bytes over a storage of 16 bytes",
+                state_dict(("w", rebuild(size=(131072, 4), stride=(0, 1)))))
+    big = 65536
+    shared = rebuild(pid(numel=big), size=(big,), stride=(1,))
+    memo = b"q\x01"  # BINPUT 1 after the first rebuild, BINGET 1 for the other 999 names
+    pairs = [("w0", shared + memo)] + [(f"w{i}", b"h\x01") for i in range(1, 1000)]
+    pickle_case("61-many-names-one-storage.pth", "limit", "its tensors materialise 262144000 bytes from 262144 bytes",
+                state_dict(*pairs), members={"data/0": bytes(4 * big)}, deflate=True)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for stale in os.listdir(OUT):
@@ -239,8 +257,9 @@ def main():
     strings_and_stop()
     storages()
     containers()
+    views()
     with open(os.path.join(OUT, "expect.tsv"), "w") as out:
-        out.write("# file\tcode\tmessage fragment (cases 47-58 of shared/docs/hostile-inputs.md)\n")
+        out.write("# file\tcode\tmessage fragment (cases 47-58 and 61 of shared/docs/hostile-inputs.md)\n")
         for name, code, fragment in CASES:
             out.write(f"{name}\t{code}\t{fragment}\n")
 
