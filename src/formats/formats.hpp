@@ -47,6 +47,10 @@ struct OutLayout {
   uint64_t file_size = 0;         ///< header + data section (padding included)
 };
 
+/// A metadata value as safetensors' `__metadata__` stores it (layout_safetensors' rule): strings
+/// as they are, numbers and booleans as text, arrays as JSON text.
+[[nodiscard]] std::string safetensors_meta_text(const MetaValue& value, const std::string& key);
+
 /// Plans a safetensors file: header JSON (tensors in the given order, space padded so the data
 /// section starts 8-byte aligned), `__metadata__` from `metadata` (every value as a string).
 /// Sets each tensor's offset.

@@ -100,16 +100,16 @@ class HeaderBytes {
   std::vector<std::byte>& out_;
 };
 
-/// The KV pairs written: the input's, minus split keys, with general.alignment set to ours.
-std::vector<MetaEntry> output_metadata(const std::vector<MetaEntry>& metadata) {
-  std::vector<MetaEntry> kept;
+/// The KV pairs written: the input's, minus split keys, with general.alignment set to ours
+/// (`alignment`). Pointers, not copies: a GGUF's arrays may hold ten million values.
+std::vector<const MetaEntry*> output_metadata(const std::vector<MetaEntry>& metadata, const MetaEntry& alignment) {
+  std::vector<const MetaEntry*> kept;
   std::set<std::string_view> keys;
   for (const auto& entry : metadata) {
     if (entry.key.starts_with(kSplitPrefix)) continue;
     if (entry.key.empty()) unsupported("metadata: an empty key");
     if (!keys.insert(entry.key).second) unsupported("metadata '" + entry.key + "': duplicate key");
-    kept.push_back(entry);
-    if (entry.key == kAlignmentKey) kept.back().value = MetaValue{MetaType::U32, MetaType::U8, uint64_t{kAlignment}};
+    kept.push_back(entry.key == kAlignmentKey ? &alignment : &entry);
   }
   return kept;
 }
@@ -138,8 +138,9 @@ void put_tensor_info(HeaderBytes& header, const OutTensor& tensor, uint64_t rela
 
 OutLayout layout_gguf(std::vector<OutTensor>& tensors, const std::vector<MetaEntry>& metadata,
                       const std::vector<MetaEntry>& split_keys) {
-  std::vector<MetaEntry> kept = output_metadata(metadata);
-  kept.insert(kept.end(), split_keys.begin(), split_keys.end());
+  const MetaEntry alignment{std::string(kAlignmentKey), MetaValue{MetaType::U32, MetaType::U8, uint64_t{kAlignment}}};
+  std::vector<const MetaEntry*> kept = output_metadata(metadata, alignment);
+  for (const auto& entry : split_keys) kept.push_back(&entry);
   std::set<std::string_view> names;
   for (const auto& tensor : tensors) {
     if (!names.insert(tensor.name).second) unsupported("tensor '" + tensor.name + "': duplicate tensor name");
@@ -151,10 +152,10 @@ OutLayout layout_gguf(std::vector<OutTensor>& tensors, const std::vector<MetaEnt
   header.put<uint32_t>(kVersion);
   header.put<uint64_t>(tensors.size());
   header.put<uint64_t>(kept.size());
-  for (const auto& entry : kept) {
-    header.put_string(entry.key);
-    header.put<uint32_t>(static_cast<uint32_t>(entry.value.type));
-    header.put_value(entry.value, entry.key);
+  for (const MetaEntry* entry : kept) {
+    header.put_string(entry->key);
+    header.put<uint32_t>(static_cast<uint32_t>(entry->value.type));
+    header.put_value(entry->value, entry->key);
   }
   // ggml and gguf-py both pad every tensor, the last one too, and so does the file size here.
   uint64_t data_bytes = 0;

@@ -110,6 +110,8 @@ void check_tensor(const OutTensor& tensor) {
 
 }  // namespace
 
+std::string safetensors_meta_text(const MetaValue& value, const std::string& key) { return meta_text(value, key); }
+
 OutLayout layout_safetensors(std::vector<OutTensor>& tensors, const std::vector<MetaEntry>& metadata) {
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);

@@ -55,10 +55,43 @@ struct Layout {
   uint64_t hi = 0;             ///< one past the last
 };
 
+/// A strided tensor's dims as the gather walks them: size-1 dims dropped and each dim merged
+/// into the next when they continue each other (stride[d] == stride[d+1] * shape[d+1]).
+struct View {
+  std::vector<int64_t> shape;
+  std::vector<int64_t> strides;
+
+  /// Row-major: the elements are contiguous, in order.
+  [[nodiscard]] bool row_major() const { return shape.empty() || (shape.size() == 1 && strides[0] == 1); }
+};
+
+View simplify(const Tensor& tensor) {
+  View view;
+  for (size_t dim = 0; dim < tensor.shape.size(); ++dim) {
+    if (tensor.shape[dim] == 1) continue;
+    if (!view.shape.empty() && view.strides.back() == tensor.strides[dim] * tensor.shape[dim]) {
+      view.shape.back() *= tensor.shape[dim];  // cannot overflow: the product of all dims is a valid count
+      view.strides.back() = tensor.strides[dim];
+      continue;
+    }
+    view.shape.push_back(tensor.shape[dim]);
+    view.strides.push_back(tensor.strides[dim]);
+  }
+  return view;
+}
+
+/// What reads need from a catalog: not its metadata (a GGUF's arrays may hold ten million values).
+struct Tables {
+  std::vector<std::string> files;
+  std::vector<Storage> storages;
+  std::vector<Tensor> tensors;
+};
+
 }  // namespace
 
 struct TensorData::Impl {
-  Catalog catalog;
+  Tables catalog;
+  std::vector<View> views;  ///< per tensor; empty for contiguous ones
   Limits limits;
   std::vector<std::optional<File>> files;
   CachedBytes cache;
@@ -170,53 +203,76 @@ struct TensorData::Impl {
     std::memcpy(dst, bytes.bytes.data() + (begin - bytes.lo), len);
   }
 
-  /// Writes logical elements [first, first + count) of a strided tensor into dst, copying runs
-  /// along the innermost dimension when it is contiguous.
-  void gather(const Tensor& tensor, const Layout& where, const CachedBytes& bytes, uint64_t first, uint64_t count,
-              std::byte* dst) const {
-    const size_t rank = tensor.shape.size();
+  /// Writes logical elements [first, first + count) of a strided tensor into dst: one memcpy
+  /// per row when the innermost dim is contiguous, else one per element, the storage offset kept
+  /// as a running sum (every dim of `view` is >= 2, so carries cost O(1) per element amortised).
+  void gather(const Tensor& tensor, const View& view, const Layout& where, const CachedBytes& bytes, uint64_t first,
+              uint64_t count, std::byte* dst) const {
+    const size_t rank = view.shape.size();
+    const size_t inner = rank - 1;
     std::vector<int64_t> index(rank, 0);
+    int64_t element = 0;
     uint64_t rest = first;
     for (size_t dim = rank; dim-- > 0;) {
-      auto extent = static_cast<uint64_t>(tensor.shape[dim]);
+      auto extent = static_cast<uint64_t>(view.shape[dim]);
       index[dim] = static_cast<int64_t>(rest % extent);
+      element += index[dim] * view.strides[dim];
       rest /= extent;
     }
-    const bool inner_contiguous = rank > 0 && tensor.strides[rank - 1] == 1;
-    const auto es = static_cast<int64_t>(where.element_bytes);
+    const uint64_t es = where.element_bytes;
+    const std::byte* base = bytes.bytes.data() + (tensor.byte_offset - bytes.lo);
+    const int64_t step = view.strides[inner];
     uint64_t done = 0;
     while (done < count) {
-      int64_t element = 0;
-      for (size_t dim = 0; dim < rank; ++dim) element += index[dim] * tensor.strides[dim];
-      uint64_t run = 1;
-      if (inner_contiguous) run = std::min<uint64_t>(count - done, static_cast<uint64_t>(tensor.shape[rank - 1] - index[rank - 1]));
-      auto source = static_cast<uint64_t>(static_cast<int64_t>(tensor.byte_offset) + element * es);
-      std::memcpy(dst + done * where.element_bytes, bytes.bytes.data() + (source - bytes.lo), run * where.element_bytes);
+      const auto run = std::min<uint64_t>(count - done, static_cast<uint64_t>(view.shape[inner] - index[inner]));
+      std::byte* out = dst + done * es;
+      if (step == 1) {
+        std::memcpy(out, base + element * static_cast<int64_t>(es), run * es);
+      } else {
+        int64_t at = element;
+        for (uint64_t k = 0; k < run; ++k, at += step) std::memcpy(out + k * es, base + at * static_cast<int64_t>(es), es);
+      }
       done += run;
-      // Advance the multi-index by `run` (run never crosses the innermost row).
-      for (size_t dim = rank; dim-- > 0;) {
-        index[dim] += dim == rank - 1 ? static_cast<int64_t>(run) : 1;
-        if (index[dim] < tensor.shape[dim]) break;
+      // Move to the start of the next row: the innermost index wraps, the outer ones carry.
+      element -= index[inner] * step;
+      index[inner] = 0;
+      for (size_t dim = inner; dim-- > 0;) {
+        element += view.strides[dim];
+        if (++index[dim] < view.shape[dim]) break;
+        element -= index[dim] * view.strides[dim];
         index[dim] = 0;
       }
     }
   }
 
   /// Writes whole logical elements [first, first + count) into dst.
-  void elements(uint32_t storage_idx, const Tensor& tensor, const Storage& storage, const Layout& where, uint64_t first,
-                uint64_t count, std::byte* dst) {
+  void elements(size_t tensor_idx, const Storage& storage, const Layout& where, uint64_t first, uint64_t count,
+                std::byte* dst) {
+    const Tensor& tensor = catalog.tensors[tensor_idx];
+    const uint32_t storage_idx = tensor.storage;
     const uint64_t len = count * where.element_bytes;
     if (tensor.strides.empty()) {
       copy_plain(storage_idx, storage, tensor.byte_offset + first * where.element_bytes, len, dst);
     } else if (count > 0) {
-      gather(tensor, where, load(storage_idx, storage, where.lo, where.hi), first, count, dst);
+      gather(tensor, views[tensor_idx], where, load(storage_idx, storage, where.lo, where.hi), first, count, dst);
     }
     if (tensor.byte_order == ByteOrder::Big) swap_units(dst, len, swap_unit(tensor.dtype, where.element_bytes));
   }
 };
 
 TensorData::TensorData(const Catalog& catalog, const Limits& limits) : impl_(std::make_unique<Impl>()) {
-  impl_->catalog = catalog;
+  impl_->catalog = Tables{catalog.files, catalog.storages, catalog.tensors};
+  impl_->views.resize(catalog.tensors.size());
+  for (size_t idx = 0; idx < catalog.tensors.size(); ++idx) {
+    Tensor& tensor = impl_->catalog.tensors[idx];
+    if (tensor.strides.size() != tensor.shape.size()) continue;  // empty, or refused by layout() when read
+    View view = simplify(tensor);
+    if (view.row_major()) {
+      tensor.strides.clear();  // a Fortran-order array of size-1 dims, a view that is contiguous after all
+    } else {
+      impl_->views[idx] = std::move(view);
+    }
+  }
   impl_->limits = limits;
   impl_->files.resize(catalog.files.size());
   // Opened up front so that concurrent reads of plain ranges touch no shared state.
@@ -226,7 +282,7 @@ TensorData::TensorData(const Catalog& catalog, const Limits& limits) : impl_(std
 TensorData::~TensorData() = default;
 
 void TensorData::read(size_t tensor_idx, uint64_t begin, uint64_t len, std::byte* dst) {
-  const Catalog& catalog = impl_->catalog;
+  const Tables& catalog = impl_->catalog;
   if (tensor_idx >= catalog.tensors.size()) {
     throw Error(ErrorCode::Usage, "tensor index " + std::to_string(tensor_idx) + " is out of range");
   }
@@ -261,11 +317,11 @@ void TensorData::read(size_t tensor_idx, uint64_t begin, uint64_t len, std::byte
   const uint64_t first = begin / es;
   const uint64_t last = (begin + len + es - 1) / es;
   if (begin % es == 0 && len % es == 0) {
-    impl_->elements(tensor.storage, tensor, storage, where, first, last - first, dst);
+    impl_->elements(tensor_idx, storage, where, first, last - first, dst);
     return;
   }
   std::vector<std::byte> whole((last - first) * es);
-  impl_->elements(tensor.storage, tensor, storage, where, first, last - first, whole.data());
+  impl_->elements(tensor_idx, storage, where, first, last - first, whole.data());
   std::memcpy(dst, whole.data() + (begin - first * es), len);
 }
 

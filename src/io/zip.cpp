@@ -456,21 +456,72 @@ void check_storage_limits(const std::string& file, const Storage& storage, const
   }
 }
 
-void inflate_exact(const std::string& file, const std::string& label, std::span<const std::byte> compressed,
-                   std::span<std::byte> out) {
-  std::unique_ptr<libdeflate_decompressor, decltype(&libdeflate_free_decompressor)> decompressor(
-      libdeflate_alloc_decompressor(), &libdeflate_free_decompressor);
-  if (!decompressor) throw Error(ErrorCode::Io, file + ": cannot allocate a DEFLATE decompressor");
-  auto result = libdeflate_deflate_decompress(decompressor.get(), compressed.data(), compressed.size(), out.data(),
-                                              out.size(), nullptr);
-  switch (result) {
-    case LIBDEFLATE_SUCCESS: return;
-    case LIBDEFLATE_SHORT_OUTPUT:
-    case LIBDEFLATE_INSUFFICIENT_SPACE:
-      fail_parse(file, label + ": inflated size differs from the declared uncompressed size " + std::to_string(out.size()));
-    default:
-      fail_parse(file, label + ": invalid DEFLATE data");
+/// Inflates the raw DEFLATE data at `offset` (`compressed` bytes) into at most `len` bytes. The
+/// input is read 64 KiB at a time and the output grows as bytes arrive (doubling from 64 KiB,
+/// each growth charged), so a member whose declared size lies costs what its data inflates to.
+/// `whole`: the data must end exactly at `len` bytes; otherwise the first `len` bytes are wanted.
+std::vector<std::byte> inflate_stream(const File& file, uint64_t offset, uint64_t compressed, uint64_t len, bool whole,
+                                      const std::string& label) {
+  constexpr uint64_t kChunkBytes = 64 * 1024;
+  constexpr int kRawDeflateWindowBits = -15;
+  z_stream stream{};
+  if (inflateInit2(&stream, kRawDeflateWindowBits) != Z_OK) throw Error(ErrorCode::Io, file.path() + ": cannot start inflating");
+  std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&stream, &inflateEnd);
+  const uint64_t input_bytes = std::min(kChunkBytes, compressed);
+  charge(file.path(), input_bytes, label);
+  std::vector<std::byte> input(input_bytes);
+  std::vector<std::byte> out;
+  uint64_t consumed = 0;
+  uint64_t produced = 0;
+  bool ended = false;
+  while (!ended && (produced < len || whole)) {
+    if (produced == out.size()) {
+      if (out.size() == len) {  // full: only the end of the stream may follow
+        if (!whole) break;
+        std::array<std::byte, 1> probe{};
+        stream.next_out = reinterpret_cast<Bytef*>(probe.data());
+        stream.avail_out = 1;
+      } else {
+        const uint64_t grown = std::min(len, std::max(kChunkBytes, 2 * out.size()));
+        charge(file.path(), grown - out.size(), label);
+        out.resize(grown);
+      }
+    }
+    if (out.size() > produced) {
+      stream.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
+      stream.avail_out = static_cast<uInt>(std::min<uint64_t>(out.size() - produced, std::numeric_limits<uInt>::max()));
+    }
+    if (stream.avail_in == 0 && consumed < compressed) {
+      const uint64_t take = std::min(kChunkBytes, compressed - consumed);
+      file.read_exact(offset + consumed, input.data(), take);
+      consumed += take;
+      stream.next_in = reinterpret_cast<Bytef*>(input.data());
+      stream.avail_in = static_cast<uInt>(take);
+    }
+    const uInt room = stream.avail_out;
+    const uLong taken = stream.total_in;
+    const int result = inflate(&stream, Z_NO_FLUSH);
+    const uint64_t made = room - stream.avail_out;
+    if (produced == len && made > 0) {
+      fail_parse(file.path(), label + ": inflates to more than its declared uncompressed size " + std::to_string(len));
+    }
+    produced += made;
+    if (result == Z_STREAM_END) {
+      ended = true;
+    } else if (result != Z_OK && result != Z_BUF_ERROR) {
+      fail_parse(file.path(), label + ": invalid DEFLATE data");
+    } else if (made == 0 && stream.total_in == taken) {
+      if (stream.avail_in == 0 && consumed == compressed) break;  // the input is used up before the stream ends
+      fail_parse(file.path(), label + ": invalid DEFLATE data (no progress)");
+    }
   }
+  if (produced < len) {
+    fail_parse(file.path(), label + ": inflated data ends before its declared uncompressed size " + std::to_string(len) +
+                                " (after " + std::to_string(produced) + " bytes)");
+  }
+  if (whole && !ended) fail_parse(file.path(), label + ": invalid DEFLATE data (the stream does not end)");
+  out.resize(produced);
+  return out;
 }
 
 }  // namespace
@@ -482,15 +533,10 @@ std::vector<std::byte> read_storage_bytes(const File& file, const Storage& stora
     fail_parse(file.path(), label + ": stored size " + std::to_string(storage.stored_size) + " != size " +
                                 std::to_string(storage.size));
   }
-  std::vector<std::byte> stored = file.read_vec(storage.offset, storage.stored_size, label);
-  std::vector<std::byte> bytes;
-  if (storage.compression == Compression::None) {
-    bytes = std::move(stored);
-  } else {
-    charge(file.path(), storage.size, label);
-    bytes.resize(storage.size);
-    inflate_exact(file.path(), label, stored, bytes);
-  }
+  std::vector<std::byte> bytes =
+      storage.compression == Compression::None
+          ? file.read_vec(storage.offset, storage.stored_size, label)
+          : inflate_stream(file, storage.offset, storage.stored_size, storage.size, true, label);
   if (storage.check_crc) {
     uint32_t actual = libdeflate_crc32(0, bytes.data(), bytes.size());
     if (actual != storage.crc32) {
@@ -513,40 +559,7 @@ std::vector<std::byte> read_member_prefix(const File& file, const ZipMember& mem
   len = std::min(len, member.uncompressed_size);
   if (len > std::numeric_limits<uInt>::max()) fail_limit(file.path(), label + ": prefix of " + std::to_string(len) + " bytes is too large");
   if (member.method == Compression::None) return file.read_vec(member.data_offset, len, label);
-  charge(file.path(), len, label);
-
-  // Raw DEFLATE (no zlib header) fed from the file in chunks until `len` bytes come out.
-  constexpr uint64_t kChunkBytes = 64 * 1024;
-  constexpr int kRawDeflateWindowBits = -15;
-  z_stream stream{};
-  if (inflateInit2(&stream, kRawDeflateWindowBits) != Z_OK) throw Error(ErrorCode::Io, file.path() + ": cannot start inflating");
-  std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&stream, &inflateEnd);
-  std::vector<std::byte> out(len);
-  const uint64_t input_bytes = std::min(kChunkBytes, member.compressed_size);
-  charge(file.path(), input_bytes, label);
-  std::vector<std::byte> input(input_bytes);
-  uint64_t consumed = 0;
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(len);
-  while (stream.avail_out > 0) {
-    if (stream.avail_in == 0) {
-      if (consumed == member.compressed_size) break;
-      uint64_t take = std::min(kChunkBytes, member.compressed_size - consumed);
-      file.read_exact(member.data_offset + consumed, input.data(), take);
-      consumed += take;
-      stream.next_in = reinterpret_cast<Bytef*>(input.data());
-      stream.avail_in = static_cast<uInt>(take);
-    }
-    int result = inflate(&stream, Z_NO_FLUSH);
-    if (result == Z_STREAM_END) break;
-    bool stalled = result == Z_BUF_ERROR && stream.avail_in != 0;
-    if ((result != Z_OK && result != Z_BUF_ERROR) || stalled) fail_parse(file.path(), label + ": invalid DEFLATE data");
-  }
-  if (stream.avail_out != 0) {
-    fail_parse(file.path(), label + ": inflated data ends before its declared uncompressed size " +
-                                std::to_string(member.uncompressed_size));
-  }
-  return out;
+  return inflate_stream(file, member.data_offset, member.compressed_size, len, false, label);
 }
 
 Storage member_storage(const ZipMember& member, uint32_t file_index) {

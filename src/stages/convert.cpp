@@ -226,8 +226,11 @@ class MadeDirectories {
 /// 4.x refuses a file without it, and reads any other value as another framework's weights).
 std::vector<MetaEntry> safetensors_metadata(const std::vector<MetaEntry>& metadata) {
   std::vector<MetaEntry> out{MetaEntry{"format", MetaValue{MetaType::String, MetaType::U8, std::string("pt")}}};
+  // As the text the output will hold, not a copy of the values (a GGUF array may hold ten
+  // million of them, its text is a few bytes each).
   for (const auto& entry : metadata) {
-    if (entry.key != "format") out.push_back(entry);
+    if (entry.key == "format") continue;
+    out.push_back(MetaEntry{entry.key, MetaValue{MetaType::String, MetaType::U8, formats::safetensors_meta_text(entry.value, entry.key)}});
   }
   return out;
 }
@@ -368,9 +371,13 @@ std::vector<FilePlan> plan_files(const Catalog& catalog, Plan& plan, const Conve
         split_keys.push_back(meta_int("split.tensors.count", MetaType::I32, plan.tensors.size()));
       }
       // As llama.cpp's gguf-split: the model's KV pairs live in the first split only.
+      // The input's metadata is passed as it is unless --gguf-kv changes it: a GGUF's arrays may
+      // hold ten million values, not to be copied.
       static const std::vector<MetaEntry> kNone;
-      file.layout = formats::layout_gguf(out, shard_idx == 0 ? updated_metadata(catalog.metadata, plan.gguf_updates) : kNone,
-                                         split_keys);
+      std::vector<MetaEntry> updated;
+      if (shard_idx == 0 && !plan.gguf_updates.empty()) updated = updated_metadata(catalog.metadata, plan.gguf_updates);
+      const std::vector<MetaEntry>& metadata = shard_idx != 0 ? kNone : plan.gguf_updates.empty() ? catalog.metadata : updated;
+      file.layout = formats::layout_gguf(out, metadata, split_keys);
     } else {
       file.layout = formats::layout_safetensors(out, safetensors_metadata(catalog.metadata));
     }
