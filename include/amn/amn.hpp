@@ -69,6 +69,14 @@ struct ConvertOptions {
   bool pure = false;                ///< with `quant`: one type for every quantisable tensor (llama-quantize --pure)
   std::string imatrix;              ///< with `quant`: llama.cpp importance matrix (GGUF) path, "" = none
   std::vector<MetaEntry> gguf_kv;   ///< GGUF target: KV pairs set last, replacing the input's (parse_gguf_kv)
+  /// Encode into a Hugging Face quantised layout (safetensors target): "bnb-nf4", "bnb-fp4",
+  /// "bnb-int8" (bitsandbytes, as transformers saves it) or "fp8" (compressed-tensors
+  /// float-quantized E4M3). "" = none. Linear weights are encoded (rank-2 float `*.weight`, not
+  /// lm_head, embeddings or norms, nor names containing an `encode_skip` entry); the rest is kept.
+  std::string encode;
+  uint64_t bnb_blocksize = 64;      ///< bnb-nf4/fp4: elements per absmax block (32..4096, a power of two)
+  std::string fp8_scheme = "channel";  ///< fp8: "tensor", "channel" or "block" (128x128) scales
+  std::vector<std::string> encode_skip;  ///< encode: module name parts left unquantised (--skip)
   bool force = false;               ///< replace existing outputs
   uint64_t memory_budget = 512ull << 20;  ///< peak bytes of data buffers in flight (lowered to fit cgroup memory.max)
   uint64_t chunk_bytes = 0;         ///< output bytes per unit of work; 0 = derived from the budget

@@ -41,6 +41,9 @@ struct Options {
   std::string to;  ///< "" = safetensors, or gguf with --quant
   std::string dtype;
   std::string quant;
+  uint64_t blocksize = 64;        ///< --blocksize (bnb-nf4/fp4)
+  std::string scheme = "channel";  ///< --scheme (fp8)
+  std::vector<std::string> skip;   ///< --skip (encoders)
   std::string imatrix;
   std::vector<std::string> gguf_kv;
   bool pure = false;
@@ -148,8 +151,11 @@ std::vector<std::string> dtype_names() {
 
 /// The options of `convert` beside its inputs and -o (shared by `convert` and `batch convert`).
 void add_convert_options(CLI::App* convert, Options& options) {
-  convert->add_option("--to", options.to, "Output format (default safetensors; gguf with --quant)")
-      ->check(CLI::IsMember({"safetensors", "gguf"}));
+  auto* to = convert->add_option("--to", options.to,
+                                 "Output format (default safetensors; gguf with --quant), or an encoder writing a "
+                                 "transformers-loadable directory: bnb-nf4, bnb-fp4, bnb-int8 (bitsandbytes, "
+                                 "byte-identical to its CPU quantisers), fp8 (compressed-tensors E4M3, as llm-compressor)")
+                ->check(CLI::IsMember({"safetensors", "gguf", "bnb-nf4", "bnb-fp4", "bnb-int8", "fp8"}));
   convert->add_option("--dtype", options.dtype, "Narrow/widen float tensors (and dequantise block types) to this type")
       ->check(CLI::IsMember(dtype_names()));
   std::string quant_names;
@@ -164,6 +170,17 @@ void add_convert_options(CLI::App* convert, Options& options) {
   convert->add_option("--gguf-kv", options.gguf_kv,
                       "GGUF output: set KEY=TYPE:VALUE (TYPE u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 bool str), repeatable")
       ->take_all();
+  convert->add_option("--blocksize", options.blocksize, "bnb-nf4/bnb-fp4: elements per absmax block (32..4096, default 64)")
+      ->needs(to);
+  convert->add_option("--scheme", options.scheme,
+                      "fp8: weight scales per tensor (llm-compressor FP8), channel (FP8_DYNAMIC, default) or 128x128 "
+                      "block (FP8_BLOCK)")
+      ->check(CLI::IsMember({"tensor", "channel", "block"}))
+      ->needs(to);
+  convert->add_option("--skip", options.skip,
+                      "Encoders: leave Linear weights whose module name contains this unquantised (repeatable; lm_head, "
+                      "embeddings and norms are never quantised)")
+      ->needs(to);
   add_engine_options(convert, options);
 }
 
@@ -273,6 +290,12 @@ amn::ConvertOptions make_convert_options(const Options& options, const std::stri
   }
   const std::string format = !options.to.empty() ? options.to : options.quant.empty() ? "safetensors" : "gguf";
   convert.target = format == "gguf" ? amn::Target::Gguf : amn::Target::Safetensors;
+  if (format.starts_with("bnb-") || format == "fp8") {
+    convert.encode = format;
+    convert.bnb_blocksize = options.blocksize;
+    convert.fp8_scheme = options.scheme;
+    convert.encode_skip = options.skip;
+  }
   if (!options.dtype.empty()) convert.dtype = kDtypeChoices.at(options.dtype);
   convert.quant = options.quant;
   convert.pure = options.pure;
@@ -468,7 +491,9 @@ int main(int argc, char** argv) {
   add_convert_options(convert, options);
   convert->footer("Example: amn convert model.pth --to gguf -o model.gguf\n"
                   "Example: amn convert model-f16.gguf --quant Q4_K_M   (writes model-Q4_K_M.gguf)\n"
-                  "Example: curl -sL URL | amn convert - --quant Q8_0 -o - > model-Q8_0.gguf");
+                  "Example: curl -sL URL | amn convert - --quant Q8_0 -o - > model-Q8_0.gguf\n"
+                  "Example: amn convert Llama-3-8B/ --to bnb-nf4 -o Llama-3-8B-nf4/   (from_pretrained loads it)\n"
+                  "Example: amn convert Llama-3-8B/ --to fp8 --scheme block -o Llama-3-8B-FP8-block/");
 
   auto* remember = app.add_subcommand("remember", "Recover full precision into safetensors (alias: dequantize)");
   remember->alias("dequantize");

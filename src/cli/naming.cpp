@@ -11,6 +11,8 @@ OutputKind output_kind(const ConvertOptions& options) {
   kind.ext = options.target == Target::Gguf ? ".gguf" : ".safetensors";
   if (!options.quant.empty()) {
     kind.label = options.quant;
+  } else if (!options.encode.empty()) {
+    kind.label = options.encode == "fp8" ? "fp8-" + options.fp8_scheme : options.encode;
   } else if (options.dtype || options.dequantize) {
     kind.label = std::string(info(options.dtype.value_or(DType::BF16)).name);
     for (auto& letter : kind.label) letter = static_cast<char>(std::tolower(static_cast<unsigned char>(letter)));

@@ -110,6 +110,7 @@ PlannedTensor plan_tensor(const Catalog& catalog, size_t tensor_idx, const Conve
 
 Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits) {
   if (!options.quant.empty()) return make_quant_plan(catalog, options, limits);
+  if (!options.encode.empty()) return make_encode_plan(catalog, options, limits);
   Plan plan;
   if (options.target == Target::Gguf && options.dtype) plan.gguf_updates = gguf_file_type_updates(*options.dtype);
   plan.gguf_updates.insert(plan.gguf_updates.end(), options.gguf_kv.begin(), options.gguf_kv.end());
@@ -246,6 +247,7 @@ std::string plan_summary(const Plan& plan) {
       case Transform::Copy: ++labels[3][in]; break;
       case Transform::Convert: ++labels[2][in + " to " + out]; break;
       case Transform::Dequant: ++labels[0]["to " + out]; break;
+      case Transform::Encode: ++labels[1][out]; break;
       case Transform::Rows: ++labels[is_block_type(planned.out.dtype) ? 1 : 0][(is_block_type(planned.out.dtype) ? "" : "to ") + out]; break;
       default: throw std::logic_error("plan_summary: unknown transform");
     }

@@ -116,7 +116,9 @@ class Filler {
       data_.read(planned.source, out_begin, out_end - out_begin, dst);
       return;
     }
-    const Units units = units_of(planned);
+    const Units units = planned.transform == Transform::Encode
+                            ? Units{1, planned.encoder->unit_bytes(), planned.encoder->scratch_bytes()}
+                            : units_of(planned);
     const uint64_t first = out_begin / units.out_bytes;
     const uint64_t last = (out_end + units.out_bytes - 1) / units.out_bytes;
     const uint64_t strip = std::max<uint64_t>(1, kStripBytes / units.prepared_bytes);
@@ -182,6 +184,7 @@ class Filler {
 
   /// Loads what units [first, last) are made from: input bytes, or f32 rows.
   void prepare(const PlannedTensor& planned, uint64_t first, uint64_t last, uint64_t unit_elems, Scratch& scratch) {
+    if (planned.transform == Transform::Encode) return;  // the source reads its own input
     if (planned.transform == Transform::Rows) {
       scratch.rows.resize((last - first) * unit_elems);
       planned.rows->rows(data_, first, last - first, scratch.rows.data());
@@ -194,9 +197,12 @@ class Filler {
 
   /// Writes `count` output units, unit `unit_idx` of the tensor first (prepared unit `offset`),
   /// into target.
-  static void emit_units(const PlannedTensor& planned, uint64_t unit_idx, uint64_t offset, uint64_t count,
-                         uint64_t unit_elems, const Scratch& scratch, std::byte* target) {
+  void emit_units(const PlannedTensor& planned, uint64_t unit_idx, uint64_t offset, uint64_t count,
+                  uint64_t unit_elems, const Scratch& scratch, std::byte* target) {
     switch (planned.transform) {
+      case Transform::Encode:
+        planned.encoder->units(data_, unit_idx, count, target);
+        return;
       case Transform::Rows:
         if (is_block_type(planned.out.dtype)) {
           quantise_rows(planned, unit_idx, count, scratch.rows.data() + offset * unit_elems, target);

@@ -22,6 +22,22 @@ enum class Transform : uint8_t {
   Dequant,  ///< GGUF block type dequantised to a float type (kernels/dequant)
   Rows,     ///< a RowSource produces f32 rows (a multi-tensor scheme's, or PlainRows), then
             ///< narrowed to a float out dtype or quantised to a GGUF block type (kernels/quantize)
+  Encode,   ///< an EncodeSource writes the output bytes (bitsandbytes / FP8 encoders)
+};
+
+/// Writes the bytes of one encoded output tensor (a packed weight, its absmax, its scales...) in
+/// units of unit_bytes(); the last unit may be cut short by the tensor's end, and the source then
+/// writes only the bytes that exist. Reads its input through `data` (thread-safe); callable
+/// concurrently. One input tensor may feed several sources (weight + companions).
+class EncodeSource {
+ public:
+  virtual ~EncodeSource() = default;
+  /// Output bytes per unit.
+  [[nodiscard]] virtual uint64_t unit_bytes() const = 0;
+  /// Working memory one unit takes (input read and decoded), for the engine's strips.
+  [[nodiscard]] virtual uint64_t scratch_bytes() const = 0;
+  /// Writes units [first, first + count) into dst.
+  virtual void units(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst) const = 0;
 };
 
 /// One output tensor and where it comes from.
@@ -31,6 +47,7 @@ struct PlannedTensor {
   formats::OutTensor out;      ///< name, dtype, shape, nbytes, offset (after layout)
   Transform transform = Transform::Copy;
   std::shared_ptr<const RowSource> rows;  ///< for Transform::Rows
+  std::shared_ptr<const EncodeSource> encoder;  ///< for Transform::Encode
   /// Importance weights for quantising a Rows tensor into a block type: ne[0] floats, or ne[0]
   /// per matrix of a 3-D tensor (experts); null for none.
   std::shared_ptr<const std::vector<float>> imatrix;
@@ -78,6 +95,11 @@ void size_output(PlannedTensor& planned, const std::string& file, Target target)
 /// The plan of `convert --quant`: every tensor typed as llama-quantize types it (quant_types.hpp),
 /// in llama-quantize's tensor order, with the importance matrix's rows attached and the KV pairs
 /// llama-quantize sets.
+/// The plan of `convert --to bnb-nf4|bnb-fp4|bnb-int8|fp8` (encoders/): every Linear weight
+/// replaced by its encoded tensors where it stood, the rest kept, and config.json's
+/// quantization_config set as the defining library writes it.
+[[nodiscard]] Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits);
+
 [[nodiscard]] Plan make_quant_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits);
 
 }  // namespace amn::stages

@@ -1,0 +1,128 @@
+// The plan of `convert --to bnb-*|fp8`: which tensors are Linear weights (transformers' rule), what
+// each becomes, and the quantization_config that goes into config.json.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "amn/error.hpp"
+#include "io/display.hpp"
+#include "kernels/bnb/encode.hpp"
+#include "stages/encoders/encoders.hpp"
+#include "stages/plain_rows.hpp"
+
+namespace amn::stages {
+namespace encoders {
+
+void read_weight(io::TensorData& data, const WeightInput& weight, uint64_t first, uint64_t count, float* dst) {
+  PlainRows(weight.tensor_idx, weight.dtype, 1).rows(data, first, count, dst);
+  for (uint64_t idx = 0; idx < count; ++idx) {
+    if (!std::isfinite(dst[idx])) {
+      throw Error(ErrorCode::Unsupported, weight.file + ": tensor '" + io::display(weight.name) + "' element " +
+                                              std::to_string(first + idx) + " is NaN or infinite; refusing to encode it");
+    }
+  }
+}
+
+namespace {
+
+/// Bytes fixed at plan time.
+class ConstantSource final : public EncodeSource {
+ public:
+  explicit ConstantSource(std::vector<std::byte> bytes) : bytes_(std::move(bytes)) {}
+  [[nodiscard]] uint64_t unit_bytes() const override { return std::max<uint64_t>(bytes_.size(), 1); }
+  [[nodiscard]] uint64_t scratch_bytes() const override { return 1; }
+  void units(io::TensorData&, uint64_t, uint64_t count, std::byte* dst) const override {
+    if (count) std::memcpy(dst, bytes_.data(), bytes_.size());
+  }
+
+ private:
+  std::vector<std::byte> bytes_;
+};
+
+}  // namespace
+
+EncodedTensor constant_tensor(std::string name, DType dtype, std::vector<int64_t> shape, std::vector<std::byte> bytes) {
+  return EncodedTensor{std::move(name), dtype, std::move(shape), std::make_shared<ConstantSource>(std::move(bytes))};
+}
+
+}  // namespace encoders
+
+namespace {
+
+constexpr std::string_view kWeightSuffix = ".weight";
+
+/// transformers' rule for what its quantisers convert: nn.Linear weights, not the output head
+/// (lm_head), embeddings or norms, nor modules named in the skip list. From a checkpoint alone a
+/// Linear weight is a rank-2 float tensor named `*.weight` outside those.
+bool is_linear_weight(const Tensor& tensor, const std::vector<std::string>& skip) {
+  if (tensor.shape.size() != 2 || !tensor.name.ends_with(kWeightSuffix)) return false;
+  if (tensor.dtype != DType::F32 && tensor.dtype != DType::F16 && tensor.dtype != DType::BF16) return false;
+  const std::string module = tensor.name.substr(0, tensor.name.size() - kWeightSuffix.size());
+  for (const char* excluded : {"lm_head", "embed", "norm", "wte", "wpe"}) {
+    if (module.find(excluded) != std::string::npos) return false;
+  }
+  return std::none_of(skip.begin(), skip.end(), [&](const std::string& part) { return module.find(part) != std::string::npos; });
+}
+
+}  // namespace
+
+Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& /*limits*/) {
+  const std::string& encode = options.encode;
+  const bool bnb4 = encode == "bnb-nf4" || encode == "bnb-fp4";
+  if (!bnb4 && encode != "bnb-int8" && encode != "fp8") {
+    throw Error(ErrorCode::Usage, "--to " + encode + ": not an encoder (bnb-nf4, bnb-fp4, bnb-int8, fp8)");
+  }
+  if (options.target != Target::Safetensors || options.dtype || options.dequantize) {
+    throw Error(ErrorCode::Usage, "--to " + encode + " writes safetensors and cannot be combined with --dtype");
+  }
+  const uint64_t blocksize = options.bnb_blocksize;
+  if (bnb4 && (blocksize < 32 || blocksize > 4096 || (blocksize & (blocksize - 1)) != 0)) {
+    throw Error(ErrorCode::Usage, "--blocksize " + std::to_string(blocksize) + ": bitsandbytes takes 32, 64, ..., 4096");
+  }
+  if (encode == "fp8" && options.fp8_scheme != "tensor" && options.fp8_scheme != "channel" && options.fp8_scheme != "block") {
+    throw Error(ErrorCode::Usage, "--scheme " + options.fp8_scheme + ": fp8 takes tensor, channel or block");
+  }
+  Plan plan;
+  size_t encoded = 0;
+  for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
+    const Tensor& tensor = catalog.tensors[tensor_idx];
+    const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];
+    if (is_block_type(tensor.dtype) || tensor.name.ends_with("_scale") || tensor.name.ends_with(".SCB") ||
+        tensor.name.find(".quant_state.") != std::string::npos) {
+      fail_unsupported(file, "tensor '" + io::display(tensor.name) +
+                                 "' is already quantised; encode from full precision (`amn remember` first)");
+    }
+    if (!is_linear_weight(tensor, options.encode_skip)) {
+      PlannedTensor planned = plan_tensor_as(catalog, tensor_idx, std::nullopt);
+      size_output(planned, file, options.target);
+      plan.tensors.push_back(std::move(planned));
+      continue;
+    }
+    encoders::WeightInput weight{tensor_idx, tensor.dtype, static_cast<uint64_t>(tensor.shape[0]),
+                                 static_cast<uint64_t>(tensor.shape[1]), file, tensor.name};
+    std::vector<encoders::EncodedTensor> outputs =
+        bnb4 ? encoders::encode_bnb_4bit(weight, encode == "bnb-nf4", blocksize)
+        : encode == "bnb-int8" ? encoders::encode_bnb_int8(weight)
+                               : encoders::encode_fp8(weight, options.fp8_scheme);
+    for (auto& output : outputs) {
+      PlannedTensor planned;
+      planned.source = tensor_idx;
+      planned.in_dtype = tensor.dtype;
+      planned.out.name = std::move(output.name);
+      planned.out.dtype = output.dtype;
+      planned.out.shape = std::move(output.shape);
+      planned.transform = Transform::Encode;
+      planned.encoder = std::move(output.source);
+      size_output(planned, file, options.target);
+      plan.tensors.push_back(std::move(planned));
+    }
+    ++encoded;
+  }
+  if (encoded == 0) plan.warnings.push_back("no Linear weight found to encode: every tensor is copied as it is");
+  const std::string config = encode == "fp8" ? encoders::fp8_quantization_config(options.fp8_scheme, options.encode_skip)
+                                             : encoders::bnb_quantization_config(encode, options.encode_skip);
+  plan.config_edit.set.emplace_back("quantization_config", config);
+  return plan;
+}
+
+}  // namespace amn::stages

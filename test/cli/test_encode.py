@@ -1,0 +1,124 @@
+"""`amn convert --to bnb-nf4|bnb-fp4|bnb-int8|fp8` against the libraries' own encodings of the
+same weights (test/fixtures/encode/, made by test/fixtures/gen/gen_encode.py with bitsandbytes
+and compressed-tensors): every output tensor byte for byte, the round trip through `amn remember`
+equal to each library's dequantisation of its encoding, config.json's quantization_config as the
+libraries write it, and bad inputs refused."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, assert_same_tensor, run, st_load, values
+
+BASE = FIXTURES / "encode"
+INPUT = BASE / "input.safetensors"
+CASES = {
+    "bnb-nf4": ["--to", "bnb-nf4"],
+    "bnb-fp4": ["--to", "bnb-fp4"],
+    "bnb-nf4-b128": ["--to", "bnb-nf4", "--blocksize", "128"],
+    "bnb-int8": ["--to", "bnb-int8"],
+    "fp8-tensor": ["--to", "fp8", "--scheme", "tensor"],
+    "fp8-channel": ["--to", "fp8", "--scheme", "channel"],
+    "fp8-block": ["--to", "fp8", "--scheme", "block"],
+}
+DTYPE_FLAG = {"F32": "f32", "F16": "f16", "BF16": "bf16"}
+
+
+def encode(case, out, *extra):
+    run("convert", INPUT, *CASES[case], "-o", out, "--force", "-q", *extra, check=0)
+    return st_load(out)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bytes_equal_the_library(case, tmp_path):
+    got = encode(case, tmp_path / "out.safetensors")
+    want = st_load(BASE / f"{case}.safetensors")
+    assert set(got) == set(want)
+    for name, tensor in want.items():
+        assert_same_tensor(got[name], tensor, name)
+
+
+@pytest.mark.parametrize("case", ["bnb-nf4", "bnb-int8", "fp8-block"])
+def test_small_chunks_cut_units_anywhere(case, tmp_path):
+    # 4 KiB windows cut packed blocks, rows and 128-row groups at arbitrary bytes.
+    got = encode(case, tmp_path / "out.safetensors", "--chunk-size", "4KiB", "--threads", "2")
+    want = st_load(BASE / f"{case}.safetensors")
+    for name, tensor in want.items():
+        assert_same_tensor(got[name], tensor, name)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_round_trip_equals_the_library_dequantisation(case, tmp_path):
+    encoded = tmp_path / "encoded.safetensors"
+    encode(case, encoded)
+    want = st_load(BASE / f"{case}.dequant.safetensors")
+    for dtype in sorted({tensor.dtype for tensor in want.values()}):
+        out = tmp_path / f"remembered-{dtype}.safetensors"
+        run("remember", encoded, "--dtype", DTYPE_FLAG[dtype], "-o", out, "-q", check=0)
+        got = st_load(out)
+        for name, tensor in want.items():
+            if tensor.dtype != dtype:
+                continue
+            if case == "bnb-fp4":
+                # bitsandbytes' CPU decoder gives +0.0 where its reference decoders (and amn) give
+                # -0.0 for code 0b1000 (see gen_bnb.py): equal values.
+                assert np.array_equal(values(got[name]), values(tensor)), name
+            else:
+                assert_same_tensor(got[name], tensor, name)
+
+
+def model_dir(tmp_path):
+    source = tmp_path / "model"
+    source.mkdir()
+    shutil.copy(INPUT, source / "model.safetensors")
+    (source / "config.json").write_text(json.dumps({"model_type": "llama", "torch_dtype": "bfloat16"}))
+    (source / "tokenizer.json").write_text("{}")
+    return source
+
+
+@pytest.mark.parametrize("case", ["bnb-nf4", "bnb-fp4", "bnb-int8", "fp8-tensor", "fp8-channel", "fp8-block"])
+def test_directory_gets_the_quantization_config(case, tmp_path):
+    source = model_dir(tmp_path)
+    out = tmp_path / "out"
+    run("convert", source, *CASES[case], "-o", f"{out}/", "-q", check=0)
+    config = json.loads((out / "config.json").read_text())
+    want = json.loads((BASE / "quantization_config.json").read_text())[case]
+    assert config["quantization_config"] == want
+    assert config["model_type"] == "llama"
+    assert (out / "tokenizer.json").exists()
+    assert set(st_load(out / "model.safetensors")) == set(st_load(BASE / f"{case}.safetensors"))
+
+
+def test_skip_leaves_modules_unquantised(tmp_path):
+    source = model_dir(tmp_path)
+    out = tmp_path / "out"
+    run("convert", source, "--to", "bnb-nf4", "--skip", "mlp.", "-o", f"{out}/", "-q", check=0)
+    tensors = st_load(out / "model.safetensors")
+    assert tensors["model.layers.0.mlp.up_proj.weight"] == st_load(INPUT)["model.layers.0.mlp.up_proj.weight"]
+    assert "model.layers.0.self_attn.q_proj.weight.absmax" in tensors
+    assert "model.layers.0.mlp.up_proj.weight.absmax" not in tensors
+    config = json.loads((out / "config.json").read_text())["quantization_config"]
+    assert config["llm_int8_skip_modules"] == ["lm_head", "mlp."]
+
+
+def test_nan_weight_is_refused(tmp_path):
+    import safetensors.numpy
+    bad = tmp_path / "bad.safetensors"
+    weight = np.ones((4, 64), np.float32)
+    weight[2, 7] = np.nan
+    safetensors.numpy.save_file({"layer.q_proj.weight": weight}, str(bad))
+    for args in (["--to", "bnb-nf4"], ["--to", "bnb-int8"], ["--to", "fp8", "--scheme", "tensor"]):
+        out = tmp_path / "out.safetensors"
+        proc = run("convert", bad, *args, "-o", out, check=1)
+        assert "layer.q_proj.weight" in proc.stderr and "NaN" in proc.stderr
+        assert not out.exists()
+
+
+def test_quantised_input_and_bad_options_are_refused(tmp_path):
+    out = tmp_path / "out.safetensors"
+    proc = run("convert", BASE / "fp8-channel.safetensors", "--to", "bnb-nf4", "-o", out, check=1)
+    assert "already quantised" in proc.stderr
+    run("convert", INPUT, "--to", "bnb-nf4", "--blocksize", "48", "-o", out, check=2)
+    run("convert", INPUT, "--to", "fp8", "--dtype", "bf16", "-o", out, check=2)
+    assert not out.exists()
