@@ -38,6 +38,13 @@ if [ "${1:-}" = "--clients" ] && ! python3 -c "import torch, transformers" 2>/de
     python3 -m pip install -q --break-system-packages torch transformers
 fi
 
+if [ "${1:-}" = "--clients" ] && ! python3 -c "import bitsandbytes, accelerate, compressed_tensors" 2>/dev/null; then
+  # test/clients/test_transformers_encode.py: transformers loads amn's bitsandbytes / FP8 directories.
+  echo "setup: installing bitsandbytes accelerate compressed-tensors (pip)" >&2
+  python3 -m pip install -q bitsandbytes accelerate compressed-tensors 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages bitsandbytes accelerate compressed-tensors
+fi
+
 [ -f build/build.ninja ] || meson setup build --buildtype=release >/dev/null
 ninja -C build >/dev/null
 echo "setup: built build/src/cli/amn" >&2

@@ -1,0 +1,45 @@
+"""transformers loads amn's encoder outputs (`convert --to bnb-nf4|bnb-fp4|bnb-int8|fp8 -o DIR/`
+of the tiny Llama in test/fixtures/hfdir/tiny-llama) with `from_pretrained(DIR)` as they are: no
+missing, unexpected or mismatched weight, the quantised modules are bitsandbytes' Linear4bit /
+Linear8bitLt (compressed-tensors decompresses FP8), and the logits equal those of the same model
+quantised by the library itself (test/fixtures/encode/hf-*.logits.safetensors, made by
+gen_encode_hf.py: transformers + bitsandbytes on load, compressed-tensors for FP8; one CPU thread).
+
+Run by `scripts/test.sh --clients` (scripts/setup.sh --clients installs transformers, bitsandbytes,
+accelerate and compressed-tensors)."""
+import pathlib
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "test" / "cli"))
+from conftest import FIXTURES, run  # noqa: E402
+
+CASES = {
+    "bnb-nf4": (["--to", "bnb-nf4"], "Linear4bit"),
+    "bnb-fp4": (["--to", "bnb-fp4"], "Linear4bit"),
+    "bnb-int8": (["--to", "bnb-int8"], "Linear8bitLt"),
+    "fp8-tensor": (["--to", "fp8", "--scheme", "tensor"], "Linear"),
+    "fp8-channel": (["--to", "fp8", "--scheme", "channel"], "Linear"),
+    "fp8-block": (["--to", "fp8", "--scheme", "block"], "Linear"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_transformers_loads_the_encoded_directory_with_the_library_logits(case, tmp_path):
+    args, module = CASES[case]
+    out = tmp_path / "out"
+    run("convert", FIXTURES / "hfdir" / "tiny-llama", *args, "-o", f"{out}/", "-q", check=0)
+    model, info = AutoModelForCausalLM.from_pretrained(out, output_loading_info=True)
+    assert not any(info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    assert type(model.model.layers[0].self_attn.q_proj).__name__ == module
+    assert type(model.lm_head).__name__ == "Linear"
+    expected = load_file(FIXTURES / "encode" / f"hf-{case}.logits.safetensors")
+    torch.set_num_threads(1)
+    with torch.no_grad():
+        got = model(input_ids=expected["input_ids"]).logits.float()
+    assert torch.equal(got, expected["logits"]), f"max difference {(got - expected['logits']).abs().max()}"
