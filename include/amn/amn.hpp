@@ -84,6 +84,14 @@ struct ConvertOptions {
   uint64_t max_shard_size = 0;      ///< 0 = one output file
   bool dry_run = false;             ///< plan only: write nothing
   Progress* progress = nullptr;     ///< optional live counters and stop request (Progress::cancel)
+  /// One model over several processes (Slurm array tasks): write only the output files that
+  /// share_of(file sizes, share_index, share_count) assigns to this task. A file already present
+  /// under its final name with the planned size and header is kept, not rewritten (files appear
+  /// atomically, so a present one is whole). The index (model.safetensors.index.json) is written
+  /// by whichever task finds every file present and matching after committing its own; the
+  /// config.json and other side files of a model directory by task 0. 1 = one process writes all.
+  unsigned share_count = 1;
+  unsigned share_index = 0;         ///< this task's number, below share_count
 };
 
 /// One output file of a conversion.
@@ -91,12 +99,14 @@ struct OutputInfo {
   std::string path;
   uint64_t bytes = 0;
   uint64_t tensors = 0;
+  bool kept = false;  ///< with a share: already present with the planned size and header, not rewritten
 };
 
 /// What convert wrote (or, with dry_run, would write) and how.
 struct ConvertResult {
   std::vector<OutputInfo> outputs;  ///< in shard order
-  std::string index;                ///< model.safetensors.index.json path when sharded safetensors
+  std::string index;                ///< model.safetensors.index.json path when sharded safetensors (with a share: once present)
+  size_t files_pending = 0;         ///< with a share: planned files of other tasks not present yet
   /// A model directory in and out (`-o DIR/`): config.json and the other non-weight files
   /// written beside the weights (tokenizer, generation config, ...).
   std::vector<std::string> side_files;
@@ -111,6 +121,12 @@ struct ConvertResult {
   uint64_t chunk_bytes = 0;         ///< output bytes per unit of work
   std::vector<std::string> warnings;  ///< what the person running it should know (fallbacks, no architecture)
 };
+
+/// Task `index` of `count`: its share of items sized `bytes`, balanced by bytes (largest first,
+/// each to the least loaded task; ties by position, then task number), in item order. Every task
+/// computes the same assignment from the same sizes. `amn batch --shard` and
+/// ConvertOptions::share_count use it.
+[[nodiscard]] std::vector<size_t> share_of(const std::vector<uint64_t>& bytes, unsigned index, unsigned count);
 
 /// Parses `KEY=TYPE:VALUE` (TYPE one of u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 bool str; bool
 /// is true/false), e.g. `general.name=str:My model`. Throws Error(Usage) naming what is wrong.

@@ -158,21 +158,6 @@ std::vector<std::string> split_list(const std::string& text, bool nul) {
   return entries;
 }
 
-std::vector<size_t> share_of(const std::vector<uint64_t>& bytes, unsigned index, unsigned count) {
-  std::vector<size_t> order(bytes.size());
-  for (size_t item = 0; item < order.size(); ++item) order[item] = item;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return bytes[a] > bytes[b]; });
-  std::vector<uint64_t> load(count, 0);
-  std::vector<size_t> mine;
-  for (size_t item : order) {
-    const auto task = static_cast<unsigned>(std::min_element(load.begin(), load.end()) - load.begin());
-    load[task] += std::max<uint64_t>(bytes[item], 1);
-    if (task == index) mine.push_back(item);
-  }
-  std::sort(mine.begin(), mine.end());
-  return mine;
-}
-
 Share parse_share(const std::string& text) {
   auto number = [](const std::string& digits, const std::string& what) -> unsigned {
     if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) {

@@ -33,10 +33,6 @@ struct BatchModel {
 /// Input paths listed in `text`, one per line (or NUL-separated when `nul`); empty entries skipped.
 [[nodiscard]] std::vector<std::string> split_list(const std::string& text, bool nul);
 
-/// Task `index` of `count`: its share of items sized `bytes`, balanced by bytes (largest first,
-/// each to the least loaded task, ties by position then task number), in item order.
-[[nodiscard]] std::vector<size_t> share_of(const std::vector<uint64_t>& bytes, unsigned index, unsigned count);
-
 /// A share request: `--shard I/N`, else from SLURM_ARRAY_TASK_ID/MIN/COUNT, else none.
 struct Share {
   unsigned index = 0;

@@ -328,6 +328,11 @@ int run_convert(const Options& options, const char* verb) {
   // Without -o: beside the input, named from it (cli/naming.hpp).
   const std::string output =
       options.output.empty() ? amn::cli::default_output(options.input, amn::cli::output_kind(convert)) : options.output;
+  if (!options.shard.empty()) {
+    const amn::cli::Share share = amn::cli::parse_share(options.shard);
+    convert.share_index = share.index;
+    convert.share_count = share.count;
+  }
   amn::Progress progress;
   convert.progress = &progress;
   const amn::Limits limits = requested_limits(options);
@@ -371,6 +376,10 @@ int run_convert(const Options& options, const char* verb) {
       writer.Uint64(out.tensors);
       writer.Key("bytes");
       writer.Uint64(out.bytes);
+      if (convert.share_count > 1) {
+        writer.Key("kept");
+        writer.Bool(out.kept);
+      }
       writer.EndObject();
     }
     writer.EndArray();
@@ -384,6 +393,10 @@ int run_convert(const Options& options, const char* verb) {
     writer.StartArray();
     for (const auto& file : result.side_files) amn::io::write_json_string(writer, file);
     writer.EndArray();
+    if (convert.share_count > 1) {
+      writer.Key("files_pending");
+      writer.Uint64(result.files_pending);
+    }
     writer.Key("format");
     writer.String(format.c_str());
     writer.Key("tensors");
@@ -415,6 +428,14 @@ int run_convert(const Options& options, const char* verb) {
               << ": " << result.tensors << " tensors, " << amn::cli::human_bytes(result.bytes_written) << " in "
               << seconds << " s\n"
               << "amn: " << result.summary << '\n';
+    if (convert.share_count > 1) {
+      const auto kept = std::count_if(result.outputs.begin(), result.outputs.end(), [](const auto& out) { return out.kept; });
+      std::cerr << "amn: task " << convert.share_index << "/" << convert.share_count << ": " << result.outputs.size()
+                << " file(s) of this share (" << kept << " already present), "
+                << (result.files_pending == 0 ? "the model is complete"
+                                              : std::to_string(result.files_pending) + " file(s) of other tasks pending")
+                << '\n';
+    }
   }
   return 0;
 }
@@ -503,6 +524,12 @@ int main(int argc, char** argv) {
                        "Face model directory, the other files follow and config.json loses quantization_config; - "
                        "for standard output" + default_name);
   add_remember_options(remember, options);
+  const std::string shard_help =
+      "One model over N tasks: write only task I's share of the output files (balanced by bytes); the index "
+      "appears when the last file is in place, written by whichever task completes the set "
+      "(e.g. --max-shard-size 5GB --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)";
+  remember->add_option("--shard", options.shard, shard_help);
+  convert->add_option("--shard", options.shard, shard_help);
   remember->footer("Example: amn remember model.gguf --dtype bf16 -o model.safetensors\n"
                    "Example: amn remember Llama-3-8B-GPTQ/ -o Llama-3-8B-bf16/   (loads with from_pretrained)\n"
                    "Example: amn remember Llama-3-8B-Q4_K_M.gguf   (writes Llama-3-8B-bf16.safetensors)\n"

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <stdexcept>
@@ -406,6 +407,48 @@ std::string follow_input_order(const Catalog& catalog, Plan& plan) {
          "file input would give them";
 }
 
+/// Whether `file` is present under its final name with the planned size and header: whole,
+/// since outputs appear atomically, and of this plan.
+bool present_as_planned(const FilePlan& file) {
+  struct stat st {};
+  if (::stat(file.path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != file.layout.file_size) return false;
+  std::vector<std::byte> header(file.layout.header.size());
+  try {
+    const io::File existing(file.path);
+    existing.read_exact(0, header.data(), header.size());
+  } catch (const Error&) {
+    return false;
+  }
+  return std::equal(header.begin(), header.end(), file.layout.header.begin(), file.layout.header.end());
+}
+
+/// With a share: writes the index once every planned file is present as planned, unless an
+/// identical one already is (another task may finish at the same moment: the index appears by
+/// an atomic no-replace rename, and the loser finds the winner's identical text). Returns the
+/// number of files still missing.
+size_t complete_shared_index(const std::vector<FilePlan>& files, const std::string& index, const std::string& text,
+                             bool force) {
+  const size_t missing = static_cast<size_t>(std::count_if(files.begin(), files.end(), [](const FilePlan& file) {
+    return !present_as_planned(file);
+  }));
+  if (missing != 0 || index.empty()) return missing;
+  auto same = [&] {
+    std::ifstream in(index, std::ios::binary);
+    const std::string existing((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return in.good() || in.eof() ? existing == text : false;
+  };
+  struct stat st {};
+  if (::lstat(index.c_str(), &st) == 0 && same()) return 0;
+  io::OutputFile out(index, force);
+  out.write_at(0, text.data(), text.size());
+  try {
+    out.commit();
+  } catch (const Error&) {
+    if (!same()) throw;
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace stages
 
@@ -429,26 +472,36 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   result.summary = stages::plan_summary(plan);
   uint64_t tensor_bytes = 0;
   for (const auto& planned : plan.tensors) tensor_bytes += planned.out.nbytes;
-  for (const auto& file : files) {
-    result.outputs.push_back(OutputInfo{file.path, file.layout.file_size, file.tensors.size()});
+  // With a share (one model over several tasks): this task's files, minus those present as planned.
+  const bool shared = options.share_count > 1;
+  if (shared && options.share_index >= options.share_count) throw Error(ErrorCode::Usage, "share index above its count");
+  std::vector<uint64_t> file_sizes;
+  for (const auto& file : files) file_sizes.push_back(file.layout.file_size);
+  std::vector<stages::FilePlan> mine;
+  for (size_t file_idx : share_of(file_sizes, shared ? options.share_index : 0, shared ? options.share_count : 1)) {
+    const auto& file = files[file_idx];
+    const bool kept = shared && !options.force && stages::present_as_planned(file);
+    result.outputs.push_back(OutputInfo{file.path, file.layout.file_size, file.tensors.size(), kept});
+    if (kept) continue;
     result.bytes_written += file.layout.file_size;
+    mine.push_back(file);
   }
   std::string index_text;
   if (with_index) {
     result.index = names.index();
     index_text = stages::index_json(files, plan, tensor_bytes);
-    result.bytes_written += index_text.size();
+    if (!shared) result.bytes_written += index_text.size();
   }
   // A model directory in, a model directory out: config.json (edited to describe the weights)
   // and the tokenizer, generation config, chat template, README... follow the weights.
   std::optional<stages::ModelDirPlan> side_files;
   const std::filesystem::path input_dir = stages::model_directory(catalog);
-  if (names.directory && options.target == Target::Safetensors && !input_dir.empty()) {
+  if (names.directory && options.target == Target::Safetensors && !input_dir.empty() && options.share_index == 0) {
     side_files = stages::plan_model_dir(input_dir, names.dir, plan.config_edit, limits);
     result.side_files = side_files->targets(names.dir);
   }
   uint64_t largest_file = 0;
-  for (const auto& file : files) largest_file = std::max(largest_file, file.layout.file_size);
+  for (const auto& file : mine) largest_file = std::max(largest_file, file.layout.file_size);
   stages::EngineConfig config =
       stages::configure(options, largest_file, streamed_input ? stages::stream_ratio(plan) : 0.0);
   result.threads = config.threads;
@@ -459,8 +512,8 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
 
   // Refuse before writing anything: output == input, or an existing output without --force.
   std::vector<std::string> targets;
-  for (const auto& file : files) targets.push_back(file.path);
-  if (with_index) targets.push_back(result.index);
+  for (const auto& file : mine) targets.push_back(file.path);
+  if (with_index && !shared) targets.push_back(result.index);
   targets.insert(targets.end(), result.side_files.begin(), result.side_files.end());
   for (const auto& target : targets) {
     if (io::is_stdout(target)) continue;
@@ -470,7 +523,10 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
       throw Error(ErrorCode::Usage, target + ": exists (use --force to replace it)");
     }
   }
-  const std::vector<std::string> stale = stages::stale_outputs(names, targets);
+  std::vector<std::string> planned = targets;  // other tasks' files and the index are not stale
+  for (const auto& file : files) planned.push_back(file.path);
+  if (with_index) planned.push_back(result.index);
+  const std::vector<std::string> stale = stages::stale_outputs(names, planned);
   for (const auto& path : stale) {
     for (const auto& input : catalog.files) io::refuse_same_file(input, path);
     if (!options.force) {
@@ -483,9 +539,9 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   std::optional<stages::MadeDirectories> made;
   if (names.create) made.emplace(names.dir);
   std::vector<std::unique_ptr<io::OutputFile>> outputs;
-  for (const auto& file : files) outputs.push_back(std::make_unique<io::OutputFile>(file.path, options.force));
+  for (const auto& file : mine) outputs.push_back(std::make_unique<io::OutputFile>(file.path, options.force));
   std::unique_ptr<io::OutputFile> index_file;
-  if (with_index) index_file = std::make_unique<io::OutputFile>(result.index, options.force);
+  if (with_index && !shared) index_file = std::make_unique<io::OutputFile>(result.index, options.force);
 
   // Callers may tighten the caps, never raise them; no single buffer (a whole inflated member, a
   // strided span) may outgrow the memory budget.
@@ -493,7 +549,7 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   data_limits.max_alloc = std::min(data_limits.max_alloc, config.memory_budget);
   io::TensorData data(catalog, data_limits);
   if (streamed_input) data.set_stream_window(config.stream_window);
-  stages::run_engine(plan, files, outputs, config, data, options.progress);
+  stages::run_engine(plan, mine, outputs, config, data, options.progress);
   data.finish();
   if (index_file) index_file->write_at(0, index_text.data(), index_text.size());
   std::optional<stages::ModelDirOutput> side_output;
@@ -502,6 +558,10 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   if (index_file) index_file->commit();
   if (side_output) side_output->commit();
   if (made) made->keep();
+  if (shared) {
+    result.files_pending = stages::complete_shared_index(files, with_index ? result.index : "", index_text, options.force);
+    if (result.files_pending != 0) result.index.clear();
+  }
   for (const auto& path : stale) {
     std::error_code error;
     if (!std::filesystem::remove(path, error) && error) result.warnings.push_back(path + ": cannot remove this earlier output: " + error.message());
@@ -520,6 +580,21 @@ uint64_t output_bytes(const Catalog& catalog, const ConvertOptions& options, con
 }  // namespace amn
 
 namespace amn {
+
+std::vector<size_t> share_of(const std::vector<uint64_t>& bytes, unsigned index, unsigned count) {
+  std::vector<size_t> order(bytes.size());
+  for (size_t item = 0; item < order.size(); ++item) order[item] = item;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return bytes[a] > bytes[b]; });
+  std::vector<uint64_t> load(count, 0);
+  std::vector<size_t> mine;
+  for (size_t item : order) {
+    const auto task = static_cast<unsigned>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[task] += std::max<uint64_t>(bytes[item], 1);
+    if (task == index) mine.push_back(item);
+  }
+  std::sort(mine.begin(), mine.end());
+  return mine;
+}
 
 std::vector<std::string> quant_type_names() {
   std::vector<std::string> names;

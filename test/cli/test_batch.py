@@ -241,3 +241,30 @@ def test_batch_output_collision_fails_the_second(tmp_path):
     lines = {pathlib.Path(line["input"]).name: line for line in json_lines(proc.stdout)}
     assert lines["tiny-Q4_K_M.gguf"]["status"] == "done"
     assert lines["tiny-Q8_0.gguf"]["status"] == "failed" and "also the output of" in lines["tiny-Q8_0.gguf"]["error"]
+
+
+# --- one model over several tasks: --shard I/N ----------------------------------------------------
+
+def test_shared_model_index_appears_last(tmp_path):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    run("remember", SAMPLE, "-o", f"{whole}/", "--max-shard-size", "100KB", check=0)
+    expected = sorted(p.name for p in whole.iterdir())
+    assert len(expected) > 4 and "model.safetensors.index.json" in expected
+    written = []
+    for task in (2, 0, 1):
+        assert not (parts / "model.safetensors.index.json").exists()
+        summary = json.loads(run("remember", SAMPLE, "-o", f"{parts}/", "--max-shard-size", "100KB", "--shard",
+                                 f"{task}/3", "--json", check=0).stdout)
+        written += [out["path"] for out in summary["outputs"]]
+        assert summary["files_pending"] == (0 if task == 1 else len(expected) - 1 - len(written))
+    assert len(written) == len(set(written)) == len(expected) - 1  # every shard once
+    assert sorted(p.name for p in parts.iterdir()) == expected
+    assert all(digest(whole / name) == digest(parts / name) for name in expected)
+    # a rerun of a task keeps its files; a missing one is written again, then the model is whole
+    before = {name: (parts / name).stat().st_mtime_ns for name in expected}
+    pathlib.Path(written[0]).unlink()  # a shard of task 2 (the first task run)
+    summary = json.loads(run("remember", SAMPLE, "-o", f"{parts}/", "--max-shard-size", "100KB", "--shard", "2/3",
+                             "--json", check=0).stdout)
+    assert [out["kept"] for out in summary["outputs"]].count(False) == 1
+    assert all(digest(whole / name) == digest(parts / name) for name in expected)
+    assert sum((parts / name).stat().st_mtime_ns != before[name] for name in expected) == 1
