@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what amn needs on Debian 12 (only what is missing), then builds it (release) into build/.
-# Usage: scripts/setup.sh [--test | --clients]   (--test also installs the Python packages the tests
+# Usage: scripts/setup.sh [--test | --clients | --slurm]   (--test also installs the Python packages the tests
 # use; --clients also cmake, to build llama.cpp's tools for scripts/test.sh --clients, and torch +
-# transformers for the transformers client test)
+# transformers for the transformers client test; --slurm also slurm-wlm and munge for
+# scripts/test.sh --slurm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debs=(g++ meson ninja-build pkg-config libtbb-dev liburing-dev rapidjson-dev libdeflate-dev libcli11-dev doctest-dev zlib1g-dev python3 python3-pip)
 [ "${1:-}" = "--clients" ] && debs+=(cmake)
+[ "${1:-}" = "--slurm" ] && debs+=(slurm-wlm munge)
 missing=()
 for pkg in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -20,7 +22,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}" >/dev/null
 fi
 
-if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--clients" ]; then
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--clients" ] || [ "${1:-}" = "--slurm" ]; then
   # The tests load amn's outputs back with the libraries that define each format; no torch:
   # safetensors files (bf16 and fp8 too) are read raw with safetensors.deserialize and numpy.
   if ! python3 -c "import numpy, safetensors, gguf, pytest" 2>/dev/null; then

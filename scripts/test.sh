@@ -2,14 +2,16 @@
 # Installs what is missing, builds amn, runs the default test suite (doctest unit tests, then
 # the CLI tests that load amn's outputs with numpy/safetensors/gguf-py), and ends with one line
 # "N passed, N failed" counting both.
-# Usage: scripts/test.sh [--sanitize | --clients]
+# Usage: scripts/test.sh [--sanitize | --clients | --slurm]
 #   --sanitize: the same suite on an ASan+UBSan build in build-asan/
 #   --clients:  the tools users feed amn's outputs to load them and compute the same thing
 #               (test/clients: llama.cpp, built CPU-only from the pinned llama-cpp-python sdist;
 #               transformers loading amn's model directories)
+#   --slurm:    amn batch and remember --shard on a one-node Slurm cluster started for the test
+#               (test/slurm: munged, slurmctld, slurmd as root under a temporary directory)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh "$([ "${1:-}" = "--clients" ] && echo --clients || echo --test)" || { echo "0 passed, 1 failed"; exit 1; }
+scripts/setup.sh "$(case "${1:-}" in --clients | --slurm) echo "$1" ;; *) echo --test ;; esac)" || { echo "0 passed, 1 failed"; exit 1; }
 
 passed=0
 failed=0
@@ -34,6 +36,12 @@ if [ "${1:-}" = "--clients" ]; then
   python3 -c "import sys; sys.path.insert(0, 'test/fixtures/gen'); import llama_cpp; llama_cpp.tool('llama-simple')" \
     >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
   AMN_BIN="$PWD/$build/src/cli/amn" run_pytest test/clients
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit
+fi
+if [ "${1:-}" = "--slurm" ]; then
+  AMN_BIN="$PWD/$build/src/cli/amn" run_pytest -rs test/slurm
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
   exit
