@@ -22,11 +22,8 @@
 #include "io/file.hpp"
 #include "io/output.hpp"
 #include "io/tensor_data.hpp"
-#include "kernels/convert.hpp"
-#include "kernels/dequant.hpp"
 #include "stages/engine.hpp"
 #include "stages/model_dir.hpp"
-#include "stages/plain_rows.hpp"
 #include "stages/plan.hpp"
 #include "stages/quant_types.hpp"
 
@@ -34,15 +31,8 @@ namespace amn {
 namespace stages {
 namespace fs = std::filesystem;
 
-uint64_t row_unit_elems(const PlannedTensor& planned) {
-  const auto& shape = planned.out.shape;
-  if (is_block_type(planned.out.dtype)) return shape.empty() ? 1 : static_cast<uint64_t>(shape.back());
-  uint64_t elems = 1;
-  for (size_t dim = shape.size() <= 1 ? shape.size() : 1; dim < shape.size(); ++dim) elems *= static_cast<uint64_t>(shape[dim]);
-  return elems;
-}
-
-PlannedTensor plan_tensor_as(const Catalog& catalog, size_t tensor_idx, std::optional<DType> to) {
+PlannedTensor plan_tensor_as(const Catalog& catalog, size_t tensor_idx, std::optional<DType> to,
+                             std::shared_ptr<const std::vector<float>> imatrix) {
   const Tensor& tensor = catalog.tensors[tensor_idx];
   const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];
   const std::string what = "tensor '" + tensor.name + "' is " + std::string(info(tensor.dtype).name);
@@ -52,26 +42,22 @@ PlannedTensor plan_tensor_as(const Catalog& catalog, size_t tensor_idx, std::opt
   planned.out.name = tensor.name;
   planned.out.shape = tensor.shape;
   planned.out.dtype = to.value_or(tensor.dtype);
-  if (!to || *to == tensor.dtype) return planned;
-  const std::string target = std::string(info(*to).name);
-  if (is_block_type(*to)) {
-    if (!(is_block_type(tensor.dtype) ? kernels::can_dequant(tensor.dtype) : kernels::can_convert(tensor.dtype, DType::F32))) {
-      fail_unsupported(file, what + ", which amn cannot quantise to " + target);
-    }
-    const uint64_t row = tensor.shape.empty() ? 1 : static_cast<uint64_t>(tensor.shape.back());
-    if (row % info(*to).block_elems != 0) {
-      fail_unsupported(file, what + " with rows of " + std::to_string(row) + " elements, not a multiple of " + target +
-                                 "'s block of " + std::to_string(info(*to).block_elems));
-    }
-    planned.transform = Transform::Rows;
-    planned.rows = std::make_shared<PlainRows>(tensor_idx, tensor.dtype, row);
-  } else if (is_block_type(tensor.dtype)) {
-    if (!kernels::can_dequant(tensor.dtype)) fail_unsupported(file, what + ", which amn cannot dequantise");
-    planned.transform = Transform::Dequant;
-  } else {
-    if (!kernels::can_convert(tensor.dtype, *to)) fail_unsupported(file, what + ", which amn cannot convert to " + target);
-    planned.transform = Transform::Convert;
+  const std::string target = std::string(info(planned.out.dtype).name);
+  if (!plain_kind(tensor.dtype, planned.out.dtype)) {
+    fail_unsupported(file, what + ", which amn cannot " +
+                               (is_block_type(planned.out.dtype) ? "quantise to " + target
+                                : is_block_type(tensor.dtype)    ? std::string("dequantise")
+                                                                 : "convert to " + target));
   }
+  if (is_block_type(planned.out.dtype) && planned.out.dtype != tensor.dtype) {
+    const uint64_t row = tensor.shape.empty() ? 1 : static_cast<uint64_t>(tensor.shape.back());
+    if (row % info(planned.out.dtype).block_elems != 0) {
+      fail_unsupported(file, what + " with rows of " + std::to_string(row) + " elements, not a multiple of " + target +
+                                 "'s block of " + std::to_string(info(planned.out.dtype).block_elems));
+    }
+  }
+  planned.producer = plain_source(tensor_idx, tensor.dtype, tensor.shape, planned.out.dtype,
+                                  file + ": tensor '" + tensor.name + "'", std::move(imatrix));
   return planned;
 }
 
@@ -135,8 +121,7 @@ Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limi
       planned.out.name = found->second->name;
       planned.out.shape = found->second->shape;
       planned.out.dtype = options.dtype.value_or(DType::BF16);
-      planned.transform = Transform::Rows;
-      planned.rows = found->second->source;
+      planned.producer = scheme_source(found->second->source, planned.out.shape, planned.out.dtype);
     } else if (consumed[tensor_idx]) {
       continue;
     } else {
@@ -244,13 +229,13 @@ std::string plan_summary(const Plan& plan) {
   std::array<std::map<std::string, size_t>, kGroups.size()> labels;
   for (const auto& planned : plan.tensors) {
     const std::string in(info(planned.in_dtype).name), out(info(planned.out.dtype).name);
-    switch (planned.transform) {
-      case Transform::Copy: ++labels[3][in]; break;
-      case Transform::Convert: ++labels[2][in + " to " + out]; break;
-      case Transform::Dequant: ++labels[0]["to " + out]; break;
-      case Transform::Encode: ++labels[1][out]; break;
-      case Transform::Rows: ++labels[is_block_type(planned.out.dtype) ? 1 : 0][(is_block_type(planned.out.dtype) ? "" : "to ") + out]; break;
-      default: throw std::logic_error("plan_summary: unknown transform");
+    switch (planned.producer->kind()) {
+      case SourceKind::Copied: ++labels[3][in]; break;
+      case SourceKind::Cast: ++labels[2][in + " to " + out]; break;
+      case SourceKind::Dequantised: ++labels[0]["to " + out]; break;
+      case SourceKind::Quantised:
+      case SourceKind::Encoded: ++labels[1][out]; break;
+      default: throw std::logic_error("plan_summary: unknown source kind");
     }
   }
   std::string line;

@@ -18,8 +18,6 @@
 #include <tbb/global_control.h>
 #include <tbb/parallel_pipeline.h>
 
-#include "kernels/convert.hpp"
-#include "kernels/quantize.hpp"
 #include "stages/system.hpp"
 
 namespace amn::stages {
@@ -31,8 +29,6 @@ constexpr uint64_t kMinBudget = 16ull << 20;
 /// RSS that is not window buffers: code, oneTBB, catalog, headers. Subtracted from the budget.
 constexpr uint64_t kBaseOverhead = 40ull << 20;
 constexpr unsigned kQueuedWrites = 4;  ///< windows that may wait in the io_uring queue
-/// Scratch a worker prepares at once: input bytes, or f32 rows plus the bytes they decode from.
-constexpr uint64_t kStripBytes = 512ull << 10;
 
 /// A buffer aligned for O_DIRECT.
 struct AlignedBuffer {
@@ -61,169 +57,6 @@ struct Item {
   uint64_t begin = 0;
   uint64_t end = 0;
   size_t slot = 0;
-};
-
-/// Scratch reused by one worker thread.
-struct Scratch {
-  std::vector<std::byte> input;  ///< input bytes of the units being transformed
-  std::vector<float> rows;       ///< f32 rows from a RowSource
-  std::vector<std::byte> unit;   ///< one output unit cut at a window edge
-};
-
-/// Refuses rows [first, first + count) when one holds a NaN or an infinity, which ggml would
-/// quantise into a garbage scale (llama-quantize's row validation fails on them too).
-void check_finite(const PlannedTensor& planned, uint64_t first, uint64_t count, uint64_t row_elems, const float* rows) {
-  for (uint64_t idx = 0; idx < count * row_elems; ++idx) {
-    if (!std::isfinite(rows[idx])) {
-      throw Error(ErrorCode::Unsupported, "tensor '" + planned.out.name + "': row " + std::to_string(first + idx / row_elems) +
-                                              " holds a NaN or infinite value; refusing to quantise it to " +
-                                              std::string(info(planned.out.dtype).name));
-    }
-  }
-}
-
-/// Quantises `count` rows of a Rows tensor starting at row `first` into target; each 2-D
-/// matrix of a 3-D tensor (an expert) takes its own slice of the importance weights.
-void quantise_rows(const PlannedTensor& planned, uint64_t first, uint64_t count, const float* rows, std::byte* target) {
-  const uint64_t row_elems = row_unit_elems(planned);
-  check_finite(planned, first, count, row_elems, rows);
-  const auto& shape = planned.out.shape;
-  const uint64_t matrix_rows = shape.size() >= 2 ? static_cast<uint64_t>(shape[shape.size() - 2]) : 1;
-  const uint64_t row_bytes = row_elems / info(planned.out.dtype).block_elems * info(planned.out.dtype).block_bits / 8;
-  const std::vector<float>* imatrix = planned.imatrix.get();
-  for (uint64_t row = first; row < first + count;) {
-    const uint64_t matrix = row / matrix_rows;
-    const uint64_t run = std::min(first + count, (matrix + 1) * matrix_rows) - row;
-    const float* weights = nullptr;
-    if (imatrix) weights = imatrix->data() + (imatrix->size() > row_elems ? matrix * row_elems : 0);
-    kernels::quantize_rows(planned.out.dtype, rows + (row - first) * row_elems, run, row_elems, weights,
-                           target + (row - first) * row_bytes);
-    row += run;
-  }
-}
-
-/// Fills output bytes [out_begin, out_end) of a planned tensor (relative to the tensor's start).
-/// Transforms work in units — one input block (Convert, Dequant) or one output row (Rows) —
-/// prepared (read, or decoded to f32) a strip of about kStripBytes at a time, so a worker's
-/// scratch stays small whatever the window; a unit cut by a window edge is produced whole into
-/// scratch and copied in part.
-class Filler {
- public:
-  explicit Filler(io::TensorData& data) : data_(data) {}
-
-  void fill(const PlannedTensor& planned, uint64_t out_begin, uint64_t out_end, std::byte* dst, Scratch& scratch) {
-    if (planned.transform == Transform::Copy) {
-      data_.read(planned.source, out_begin, out_end - out_begin, dst);
-      return;
-    }
-    const Units units = planned.transform == Transform::Encode
-                            ? Units{1, planned.encoder->unit_bytes(), planned.encoder->scratch_bytes()}
-                            : units_of(planned);
-    const uint64_t first = out_begin / units.out_bytes;
-    const uint64_t last = (out_end + units.out_bytes - 1) / units.out_bytes;
-    const uint64_t strip = std::max<uint64_t>(1, kStripBytes / units.prepared_bytes);
-    for (uint64_t begin = first; begin < last; begin += strip) {
-      const uint64_t end = std::min(last, begin + strip);
-      prepare(planned, begin, end, units.elems, scratch);
-      const uint64_t part_begin = std::max(out_begin, begin * units.out_bytes);
-      const uint64_t part_end = std::min(out_end, end * units.out_bytes);
-      fill_prepared(planned, units, begin, part_begin, part_end, dst + (part_begin - out_begin), scratch);
-    }
-  }
-
- private:
-  /// Elements of one unit, its output bytes, and the scratch bytes preparing it takes.
-  struct Units {
-    uint64_t elems;
-    uint64_t out_bytes;
-    uint64_t prepared_bytes;
-  };
-
-  static Units units_of(const PlannedTensor& planned) {
-    const bool rows = planned.transform == Transform::Rows;
-    const uint64_t elems = rows ? row_unit_elems(planned) : info(planned.in_dtype).block_elems;
-    const auto& out_type = info(planned.out.dtype);
-    const auto& in_type = info(planned.in_dtype);
-    const uint64_t in_bytes = elems / in_type.block_elems * in_type.block_bits / 8;
-    return Units{elems, elems / out_type.block_elems * out_type.block_bits / 8,
-                 rows ? elems * sizeof(float) + in_bytes : in_bytes};
-  }
-
-  /// Writes output bytes [out_begin, out_end) from prepared units (`prepared` is the first).
-  void fill_prepared(const PlannedTensor& planned, const Units& units, uint64_t prepared, uint64_t out_begin,
-                     uint64_t out_end, std::byte* dst, Scratch& scratch) {
-    const uint64_t out_unit = units.out_bytes;
-    const uint64_t last = (out_end + out_unit - 1) / out_unit;
-    auto emit = [&](uint64_t unit_idx, uint64_t count, std::byte* target) {
-      emit_units(planned, unit_idx, unit_idx - prepared, count, units.elems, scratch, target);
-    };
-    uint64_t unit = out_begin / out_unit;
-    std::byte* out = dst;
-    std::byte* const out_stop = dst + (out_end - out_begin);
-    if (out_begin % out_unit != 0) {
-      scratch.unit.resize(out_unit);
-      emit(unit, 1, scratch.unit.data());
-      uint64_t skip = out_begin % out_unit;
-      uint64_t take = std::min(out_unit - skip, out_end - out_begin);
-      std::memcpy(out, scratch.unit.data() + skip, take);
-      out += take;
-      ++unit;
-    }
-    uint64_t whole_end = out_end / out_unit;
-    if (whole_end > unit) {
-      emit(unit, whole_end - unit, out);
-      out += (whole_end - unit) * out_unit;
-      unit = whole_end;
-    }
-    if (unit < last && out < out_stop) {
-      scratch.unit.resize(out_unit);
-      emit(unit, 1, scratch.unit.data());
-      std::memcpy(out, scratch.unit.data(), static_cast<size_t>(out_stop - out));
-    }
-  }
-
-  /// Loads what units [first, last) are made from: input bytes, or f32 rows.
-  void prepare(const PlannedTensor& planned, uint64_t first, uint64_t last, uint64_t unit_elems, Scratch& scratch) {
-    if (planned.transform == Transform::Encode) return;  // the source reads its own input
-    if (planned.transform == Transform::Rows) {
-      scratch.rows.resize((last - first) * unit_elems);
-      planned.rows->rows(data_, first, last - first, scratch.rows.data());
-      return;
-    }
-    const uint64_t in_unit = info(planned.in_dtype).block_bits / 8;
-    scratch.input.resize((last - first) * in_unit);
-    data_.read(planned.source, first * in_unit, scratch.input.size(), scratch.input.data());
-  }
-
-  /// Writes `count` output units, unit `unit_idx` of the tensor first (prepared unit `offset`),
-  /// into target.
-  void emit_units(const PlannedTensor& planned, uint64_t unit_idx, uint64_t offset, uint64_t count,
-                  uint64_t unit_elems, const Scratch& scratch, std::byte* target) {
-    switch (planned.transform) {
-      case Transform::Encode:
-        planned.encoder->units(data_, unit_idx, count, target);
-        return;
-      case Transform::Rows:
-        if (is_block_type(planned.out.dtype)) {
-          quantise_rows(planned, unit_idx, count, scratch.rows.data() + offset * unit_elems, target);
-        } else {
-          kernels::store_f32(scratch.rows.data() + offset * unit_elems, count * unit_elems, planned.out.dtype, target);
-        }
-        return;
-      case Transform::Dequant:
-        kernels::dequant_elements(planned.in_dtype, scratch.input.data() + offset * (info(planned.in_dtype).block_bits / 8),
-                                  count, planned.out.dtype, target);
-        return;
-      case Transform::Convert:
-        kernels::convert_elements(planned.in_dtype, scratch.input.data() + offset * (info(planned.in_dtype).block_bits / 8),
-                                  count * unit_elems, planned.out.dtype, target);
-        return;
-      case Transform::Copy:
-        return;
-    }
-  }
-
-  io::TensorData& data_;
 };
 
 }  // namespace
@@ -327,8 +160,7 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
 
   size_t next_file = 0;
   uint64_t next_offset = 0;
-  tbb::enumerable_thread_specific<Scratch> scratch;
-  Filler filler(data);
+  tbb::enumerable_thread_specific<SourceScratch> scratch;
   const size_t tokens = config.buffers - (config.mode == io::WriteMode::Uring ? kQueuedWrites : 0);
   // Windows leave in order when the output or the input is a stream: standard output takes its
   // bytes in order, and standard input keeps only the input of `tokens` consecutive windows, which
@@ -380,7 +212,8 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
                     std::memcpy(window + (lo - item.begin), header.data() + lo, hi - lo);
                   } else {
                     const auto& planned = plan.tensors[static_cast<size_t>(seg->planned)];
-                    filler.fill(planned, lo - seg->begin, hi - seg->begin, window + (lo - item.begin), scratch.local());
+                    fill_range(*planned.producer, data, lo - seg->begin, hi - seg->begin, window + (lo - item.begin),
+                               scratch.local());
                     if (progress) {
                       std::lock_guard lock(tensor_mutex);
                       tensor_left[static_cast<size_t>(seg->planned)] -= hi - lo;

@@ -147,10 +147,9 @@ Plan make_quant_plan(const Catalog& catalog, const ConvertOptions& options, cons
     const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];
     const auto& choice = choices[tensor_idx];
     std::optional<DType> to = choice.quantizable ? choice.type : parsed.copy ? std::nullopt : kept_type(tensor);
-    PlannedTensor planned = plan_tensor_as(catalog, tensor_idx, to);
-    if (planned.transform == Transform::Rows) {
-      planned.imatrix = weights_for(imatrix ? &*imatrix : nullptr, tensor, choice, file);
-    }
+    std::shared_ptr<const std::vector<float>> weights;
+    if (to && is_block_type(*to) && *to != tensor.dtype) weights = weights_for(imatrix ? &*imatrix : nullptr, tensor, choice, file);
+    PlannedTensor planned = plan_tensor_as(catalog, tensor_idx, to, std::move(weights));
     size_output(planned, file, Target::Gguf);
     plan.tensors.push_back(std::move(planned));
   }

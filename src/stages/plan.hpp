@@ -12,50 +12,17 @@
 #include "formats/formats.hpp"
 #include "stages/model_dir.hpp"
 #include "stages/schemes/schemes.hpp"
+#include "stages/source.hpp"
 
 namespace amn::stages {
 
-/// How one tensor's bytes become output bytes.
-enum class Transform : uint8_t {
-  Copy,     ///< logical bytes unchanged
-  Convert,  ///< plain float type narrowed/widened (kernels/convert)
-  Dequant,  ///< GGUF block type dequantised to a float type (kernels/dequant)
-  Rows,     ///< a RowSource produces f32 rows (a multi-tensor scheme's, or PlainRows), then
-            ///< narrowed to a float out dtype or quantised to a GGUF block type (kernels/quantize)
-  Encode,   ///< an EncodeSource writes the output bytes (bitsandbytes / FP8 encoders)
-};
-
-/// Writes the bytes of one encoded output tensor (a packed weight, its absmax, its scales...) in
-/// units of unit_bytes(); the last unit may be cut short by the tensor's end, and the source then
-/// writes only the bytes that exist. Reads its input through `data` (thread-safe); callable
-/// concurrently. One input tensor may feed several sources (weight + companions).
-class EncodeSource {
- public:
-  virtual ~EncodeSource() = default;
-  /// Output bytes per unit.
-  [[nodiscard]] virtual uint64_t unit_bytes() const = 0;
-  /// Working memory one unit takes (input read and decoded), for the engine's strips.
-  [[nodiscard]] virtual uint64_t scratch_bytes() const = 0;
-  /// Writes units [first, first + count) into dst.
-  virtual void units(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst) const = 0;
-};
-
-/// One output tensor and where it comes from.
+/// One output tensor and what writes its bytes.
 struct PlannedTensor {
-  size_t source = 0;           ///< index into Catalog::tensors
+  size_t source = 0;           ///< index into Catalog::tensors (a scheme output's anchor)
   DType in_dtype = DType::F32; ///< the input tensor's dtype
   formats::OutTensor out;      ///< name, dtype, shape, nbytes, offset (after layout)
-  Transform transform = Transform::Copy;
-  std::shared_ptr<const RowSource> rows;  ///< for Transform::Rows
-  std::shared_ptr<const EncodeSource> encoder;  ///< for Transform::Encode
-  /// Importance weights for quantising a Rows tensor into a block type: ne[0] floats, or ne[0]
-  /// per matrix of a 3-D tensor (experts); null for none.
-  std::shared_ptr<const std::vector<float>> imatrix;
+  std::shared_ptr<const TensorSource> producer;  ///< copy, cast, dequantise, quantise, encode
 };
-
-/// Elements per unit of a Rows tensor: one ggml row (the innermost dimension) when it is
-/// quantised into a block type, else the output's shape[1..] (everything for rank ≤ 1).
-[[nodiscard]] uint64_t row_unit_elems(const PlannedTensor& planned);
 
 /// The whole output, decided before any data moves.
 struct Plan {
@@ -74,9 +41,11 @@ struct Plan {
 [[nodiscard]] Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits);
 
 /// The planned output for input tensor `tensor_idx` turned into `to` (nullopt or the same type:
-/// copied as is): a float cast, a GGUF dequantisation, or f32 rows quantised into a block type.
-/// Refuses, naming the file and tensor, what amn cannot convert.
-[[nodiscard]] PlannedTensor plan_tensor_as(const Catalog& catalog, size_t tensor_idx, std::optional<DType> to);
+/// copied as is): a float cast, a GGUF dequantisation, or f32 rows quantised into a block type
+/// (with `imatrix`, importance weights, when given). Refuses, naming the file and tensor, what amn
+/// cannot convert.
+[[nodiscard]] PlannedTensor plan_tensor_as(const Catalog& catalog, size_t tensor_idx, std::optional<DType> to,
+                                           std::shared_ptr<const std::vector<float>> imatrix = {});
 
 /// Sets `planned.out.nbytes`; refuses a type the target cannot hold or a size that overflows.
 void size_output(PlannedTensor& planned, const std::string& file, Target target);

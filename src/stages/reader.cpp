@@ -1,5 +1,5 @@
-// TensorReader: one tensor's rows into a caller's buffer, through io::TensorData and the kernels
-// (kernels/convert.hpp for casts and dequantisation, kernels/quantize.hpp for block encoding).
+// TensorReader: one tensor's rows into a caller's buffer, through the same tensor sources the
+// engine runs (stages/source.hpp: copy, cast, dequantise, quantise).
 #include "amn/reader.hpp"
 
 #include <algorithm>
@@ -10,39 +10,19 @@
 
 #include "amn/error.hpp"
 #include "io/tensor_data.hpp"
-#include "kernels/convert.hpp"
-#include "kernels/dequant.hpp"
 #include "kernels/quantize.hpp"
+#include "stages/source.hpp"
 
 namespace amn {
 namespace {
 
-/// Input bytes decoded per step of a cast or dequantisation (and f32 bytes per quantisation
-/// step, at least one row): enough to amortise a read, small enough to stay in cache.
-constexpr uint64_t kScratchBytes = 4ull << 20;
+using stages::SourceKind;
 
-/// How a tensor's stored bytes become the requested type.
-enum class Route : uint8_t {
-  None,      ///< amn cannot produce the requested type from this tensor
-  Raw,       ///< the stored (logical) bytes
-  Convert,   ///< float element cast (kernels::convert_elements)
-  Dequant,   ///< GGUF block dequantisation (kernels::dequant_elements)
-  Quantise,  ///< decode to f32 rows, then kernels::quantize_rows
-};
-
-bool is_float_target(DType to) { return to == DType::F32 || to == DType::F16 || to == DType::BF16; }
-
-/// Whether a tensor of `from` decodes to f32 (the input side of quantisation).
-bool decodes_to_f32(DType from) {
-  return is_block_type(from) ? kernels::can_dequant(from) : kernels::can_convert(from, DType::F32);
-}
-
-Route route_for(DType from, DType to) {
-  if (from == to) return Route::Raw;
-  if (is_block_type(to)) return kernels::can_quantize(to) && decodes_to_f32(from) ? Route::Quantise : Route::None;
-  if (!is_float_target(to)) return Route::None;
-  if (is_block_type(from)) return kernels::can_dequant(from) ? Route::Dequant : Route::None;
-  return kernels::can_convert(from, to) ? Route::Convert : Route::None;
+/// How a tensor of `from` is read as `to`: a plain source (stages::plain_kind) with a float or
+/// block target; nullopt when amn cannot.
+std::optional<SourceKind> route_for(DType from, DType to) {
+  if (from != to && !is_block_type(to) && !(to == DType::F32 || to == DType::F16 || to == DType::BF16)) return std::nullopt;
+  return stages::plain_kind(from, to);
 }
 
 std::string type_name(DType type) { return std::string(info(type).name); }
@@ -54,7 +34,7 @@ std::string row_range(uint64_t row_begin, uint64_t row_count) {
 
 /// A read, resolved and checked: where its input lies and how many bytes it produces.
 struct Resolved {
-  Route route = Route::None;
+  SourceKind route = SourceKind::Copied;
   uint64_t elems = 0;      ///< elements read
   uint64_t in_offset = 0;  ///< logical byte offset of the first row in the tensor
   uint64_t in_bytes = 0;   ///< logical input bytes of the rows
@@ -93,12 +73,13 @@ struct TensorReader::Impl {
                                         std::to_string(total_rows) + " rows");
     }
     Resolved out;
-    out.route = route_for(tensor.dtype, to);
+    const auto route = route_for(tensor.dtype, to);
     const std::string from_name = type_name(tensor.dtype);
-    if (out.route == Route::None) {
+    if (!route) {
       throw Error(ErrorCode::Unsupported, where(tensor_idx) + " is " + from_name + ", which amn cannot read as " +
                                               type_name(to));
     }
+    out.route = *route;
     out.elems = row_count * per_row;
     const auto offset = byte_size(tensor.dtype, row_begin * per_row);
     const auto in_bytes = byte_size(tensor.dtype, out.elems);
@@ -112,7 +93,7 @@ struct TensorReader::Impl {
     }
     out.in_offset = *offset;
     out.in_bytes = *in_bytes;
-    if (out.route == Route::Quantise && per_row % info(to).block_elems != 0) {
+    if (out.route == SourceKind::Quantised && per_row % info(to).block_elems != 0) {
       throw Error(ErrorCode::Unsupported, where(tensor_idx) + " has rows of " + std::to_string(per_row) +
                                               " elements, not a multiple of " + type_name(to) + "'s block of " +
                                               std::to_string(info(to).block_elems));
@@ -126,90 +107,9 @@ struct TensorReader::Impl {
     return out;
   }
 
-  /// Casts or dequantises the resolved input into `dst`, a bounded chunk at a time.
-  void decode(size_t tensor_idx, const Resolved& plan, DType to, std::byte* dst) const {
-    const DType from = tensors[tensor_idx].dtype;
-    const auto& facts = info(from);
-    const uint64_t in_unit = facts.block_bits / 8;  // one element (Convert) or one block (Dequant)
-    const uint64_t out_unit = *byte_size(to, facts.block_elems);
-    const uint64_t units = plan.in_bytes / in_unit;
-    const uint64_t chunk_units = std::max<uint64_t>(1, kScratchBytes / in_unit);
-    std::vector<std::byte> input(std::min(units, chunk_units) * in_unit);
-    for (uint64_t unit = 0; unit < units; unit += chunk_units) {
-      const uint64_t count = std::min(chunk_units, units - unit);
-      data->read(tensor_idx, plan.in_offset + unit * in_unit, count * in_unit, input.data());
-      if (plan.route == Route::Dequant) {
-        kernels::dequant_elements(from, input.data(), count, to, dst + unit * out_unit);
-      } else {
-        kernels::convert_elements(from, input.data(), count, to, dst + unit * out_unit);
-      }
-    }
-  }
-
-  /// f32 values of rows [first, first + count) of the tensor into `values`.
-  void rows_f32(size_t tensor_idx, uint64_t first, uint64_t count, std::vector<std::byte>& input, float* values) const {
-    const DType from = tensors[tensor_idx].dtype;
-    const uint64_t elems = count * row_elems[tensor_idx];
-    const uint64_t offset = *byte_size(from, first * row_elems[tensor_idx]);
-    const uint64_t len = *byte_size(from, elems);
-    auto* out = reinterpret_cast<std::byte*>(values);
-    if (from == DType::F32) {
-      data->read(tensor_idx, offset, len, out);
-      return;
-    }
-    input.resize(len);
-    data->read(tensor_idx, offset, len, input.data());
-    if (is_block_type(from)) {
-      kernels::dequant_elements(from, input.data(), elems / info(from).block_elems, DType::F32, out);
-    } else {
-      kernels::convert_elements(from, input.data(), elems, DType::F32, out);
-    }
-  }
-
-  /// Quantises rows [row_begin, row_begin + row_count) into `dst` (type `to`), a bounded number
-  /// of rows at a time; each [d-2, d-1] matrix takes its own slice of per-matrix importance.
-  void quantise(size_t tensor_idx, uint64_t row_begin, uint64_t row_count, DType to, std::span<const float> importance,
-                std::byte* dst) const {
-    const Tensor& tensor = tensors[tensor_idx];
-    const uint64_t per_row = row_elems[tensor_idx];
-    const uint64_t out_row = per_row / info(to).block_elems * info(to).block_bits / 8;
-    const uint64_t matrix_rows = tensor.shape.size() >= 2 ? static_cast<uint64_t>(tensor.shape[tensor.shape.size() - 2]) : 1;
-    const bool per_matrix = importance.size() > per_row;
-    const uint64_t chunk_rows = std::max<uint64_t>(1, kScratchBytes / std::max<uint64_t>(1, per_row * sizeof(float)));
-    std::vector<float> values(std::min(row_count, chunk_rows) * per_row);
-    std::vector<std::byte> input;
-    for (uint64_t done = 0; done < row_count;) {
-      const uint64_t first = row_begin + done;
-      const uint64_t count = std::min(chunk_rows, row_count - done);
-      rows_f32(tensor_idx, first, count, input, values.data());
-      for (uint64_t elem = 0; elem < count * per_row; ++elem) {
-        if (!std::isfinite(values[elem])) {
-          throw Error(ErrorCode::Unsupported, where(tensor_idx) + ": element " + std::to_string(elem % per_row) +
-                                                  " of row " + std::to_string(first + elem / per_row) +
-                                                  " is not finite; refusing to quantise it to " + type_name(to));
-        }
-      }
-      for (uint64_t row = first; row < first + count;) {
-        const uint64_t matrix = row / matrix_rows;
-        const uint64_t run = std::min(first + count, (matrix + 1) * matrix_rows) - row;
-        const float* weights = importance.empty() ? nullptr : importance.data() + (per_matrix ? matrix * per_row : 0);
-        try {
-          kernels::quantize_rows(to, values.data() + (row - first) * per_row, run, per_row, weights,
-                                 dst + (row - row_begin) * out_row);
-        } catch (const std::logic_error& error) {
-          // quantisers still being written are stubs that throw logic_error
-          throw Error(ErrorCode::Unsupported, where(tensor_idx) + ": quantisation to " + type_name(to) +
-                                                  " is not available in this build (" + error.what() + ")");
-        }
-        row += run;
-      }
-      done += count;
-    }
-  }
-
   /// Refuses importance weights that do not fit the read.
-  void check_importance(size_t tensor_idx, Route route, DType to, std::span<const float> importance) const {
-    if (route != Route::Quantise) {
+  void check_importance(size_t tensor_idx, SourceKind route, DType to, std::span<const float> importance) const {
+    if (route != SourceKind::Quantised) {
       if (!importance.empty()) {
         throw Error(ErrorCode::Usage, where(tensor_idx) + ": importance weights apply only when quantising, not when reading as " +
                                           type_name(to));
@@ -292,9 +192,9 @@ uint64_t TensorReader::row_elems(size_t tensor_idx) const {
 bool TensorReader::can_read_as(size_t tensor_idx, DType to) const {
   impl_->check_index(tensor_idx);
   const DType from = impl_->tensors[tensor_idx].dtype;
-  const Route route = route_for(from, to);
-  if (route == Route::None) return false;
-  if (route == Route::Quantise) return impl_->row_elems[tensor_idx] % info(to).block_elems == 0;
+  const auto route = route_for(from, to);
+  if (!route) return false;
+  if (*route == SourceKind::Quantised) return impl_->row_elems[tensor_idx] % info(to).block_elems == 0;
   return true;
 }
 
@@ -315,20 +215,13 @@ void TensorReader::read(size_t tensor_idx, uint64_t row_begin, uint64_t row_coun
   }
   impl.check_importance(tensor_idx, plan.route, to, importance);
   if (plan.out_bytes == 0) return;
-  switch (plan.route) {
-    case Route::Raw:
-      impl.data->read(tensor_idx, plan.in_offset, plan.in_bytes, dst.data());
-      return;
-    case Route::Convert:
-    case Route::Dequant:
-      impl.decode(tensor_idx, plan, to, dst.data());
-      return;
-    case Route::Quantise:
-      impl.quantise(tensor_idx, row_begin, row_count, to, importance, dst.data());
-      return;
-    case Route::None:
-      break;
-  }
+  const Tensor& tensor = impl.tensors[tensor_idx];
+  std::shared_ptr<const std::vector<float>> weights;
+  if (!importance.empty()) weights = std::make_shared<const std::vector<float>>(importance.begin(), importance.end());
+  const auto source = stages::plain_source(tensor_idx, tensor.dtype, tensor.shape, to, impl.where(tensor_idx), weights);
+  const uint64_t begin = *byte_size(to, row_begin * impl.row_elems[tensor_idx]);
+  stages::SourceScratch scratch;
+  stages::fill_range(*source, *impl.data, begin, begin + plan.out_bytes, dst.data(), scratch);
 }
 
 void TensorReader::read(size_t tensor_idx, DType to, std::span<std::byte> dst, std::span<const float> importance) const {

@@ -38,7 +38,7 @@ class Blocks4Source final : public EncodeSource {
   [[nodiscard]] uint64_t unit_bytes() const override { return absmax_ ? sizeof(float) : blocksize_ / 2; }
   [[nodiscard]] uint64_t scratch_bytes() const override { return blocksize_ * sizeof(float) + blocksize_; }
 
-  void units(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst) const override {
+  void encode(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst) const override {
     const uint64_t total = weight_.rows * weight_.cols;
     const uint64_t begin = first * blocksize_;
     const uint64_t elems = std::min(total, (first + count) * blocksize_) - begin;
@@ -70,7 +70,7 @@ class Int8Source final : public EncodeSource {
   [[nodiscard]] uint64_t unit_bytes() const override { return scales_ ? sizeof(float) : weight_.cols; }
   [[nodiscard]] uint64_t scratch_bytes() const override { return weight_.cols * (sizeof(float) + 1); }
 
-  void units(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst) const override {
+  void encode(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst) const override {
     count = std::min(count, weight_.rows - first);
     thread_local std::vector<float> values;
     thread_local std::vector<int8_t> codes;

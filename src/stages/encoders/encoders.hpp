@@ -14,6 +14,21 @@
 
 namespace amn::stages::encoders {
 
+/// An encoder's output tensor (a packed weight, its absmax, its scales...): a TensorSource that
+/// encodes units [first, first + count) itself, with its own working memory. One input tensor
+/// may feed several (weight + companions).
+class EncodeSource : public TensorSource {
+ public:
+  void units(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst, SourceScratch&) const final {
+    encode(data, first, count, dst);
+  }
+  [[nodiscard]] SourceKind kind() const final { return SourceKind::Encoded; }
+
+ protected:
+  /// Writes units [first, first + count) into dst (the tensor's last unit may be cut short).
+  virtual void encode(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst) const = 0;
+};
+
 /// One output tensor of an encoded weight.
 struct EncodedTensor {
   std::string name;

@@ -98,7 +98,7 @@ class Fp8Source final : public EncodeSource {
     return shared_->row_group() * shared_->weight().cols * (sizeof(float) + 1);
   }
 
-  void units(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst) const override {
+  void encode(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst) const override {
     const WeightInput& weight = shared_->weight();
     const uint64_t group_rows = shared_->row_group();
     thread_local std::vector<float> values;

@@ -31,7 +31,7 @@ class ConstantSource final : public EncodeSource {
   explicit ConstantSource(std::vector<std::byte> bytes) : bytes_(std::move(bytes)) {}
   [[nodiscard]] uint64_t unit_bytes() const override { return std::max<uint64_t>(bytes_.size(), 1); }
   [[nodiscard]] uint64_t scratch_bytes() const override { return 1; }
-  void units(io::TensorData&, uint64_t, uint64_t count, std::byte* dst) const override {
+  void encode(io::TensorData&, uint64_t, uint64_t count, std::byte* dst) const override {
     if (count) std::memcpy(dst, bytes_.data(), bytes_.size());
   }
 
@@ -111,8 +111,7 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
       planned.out.name = std::move(output.name);
       planned.out.dtype = output.dtype;
       planned.out.shape = std::move(output.shape);
-      planned.transform = Transform::Encode;
-      planned.encoder = std::move(output.source);
+      planned.producer = std::move(output.source);
       size_output(planned, file, options.target);
       plan.tensors.push_back(std::move(planned));
     }

@@ -287,7 +287,7 @@ std::optional<SchemeMatch> recognise_fp8(const SchemeContext& context) {
     Fp8Layout layout = layout_of(context, tensor_idx, block_cache);
     layout.in_scale_type = compressed_tensors;
     const uint64_t elems = element_count(tensor.shape).value_or(0);
-    // RowSource rows: shape[1..] elements, one element for rank <= 1 (row_unit_elems).
+    // RowSource rows: shape[1..] elements, one element for rank <= 1 (stages::scheme_source).
     const uint64_t rows = tensor.shape.size() >= 2 ? static_cast<uint64_t>(tensor.shape[0]) : elems;
     const uint64_t cols = rows ? elems / rows : 0;
     match.outputs.push_back(SchemeTensor{tensor.name, tensor.shape, tensor_idx,
