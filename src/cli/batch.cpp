@@ -115,6 +115,7 @@ std::vector<BatchModel> discover_models(const std::vector<std::string>& inputs, 
     if (!path.has_filename()) path = path.parent_path();
     std::error_code error;
     if (path.filename().string().ends_with(".index.json")) path = path.parent_path();
+    if (path.empty()) path = ".";
     if (fs::is_directory(path, error)) {
       const fs::path name = fs::absolute(path).lexically_normal().filename();
       uint64_t bytes = 0;
@@ -308,12 +309,18 @@ class Journal {
     return found == records_.end() ? std::nullopt : std::optional<Record>(found->second);
   }
 
-  /// Appends `record` as one line with one write under an exclusive flock, then fdatasync.
+  /// Appends `record` as one line with one write under an exclusive flock, then fdatasync. A line
+  /// cut short by a crash is ended first, so it does not swallow this one.
   void append(const Record& record) {
-    const std::string line = record_json(record);
-    const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    std::string line = record_json(record);
+    const int fd = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) throw Error(ErrorCode::Io, path_.string() + ": cannot open the journal");
     ::flock(fd, LOCK_EX);
+    struct stat st {};
+    char last = '\n';
+    if (::fstat(fd, &st) == 0 && st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n') {
+      line.insert(line.begin(), '\n');
+    }
     const ssize_t wrote = ::write(fd, line.data(), line.size());
     const bool synced = ::fdatasync(fd) == 0;
     ::close(fd);  // releases the flock

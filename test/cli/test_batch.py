@@ -181,6 +181,8 @@ def test_batch_journal_lines_survive_a_torn_line(tmp_path):
     journal.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # the last line cut short
     proc = batch("remember", tmp_path / "in", "-o", out, "--json", check=0)
     assert sorted(line["status"] for line in json_lines(proc.stdout)) == ["done"] + ["skipped"] * 4
+    proc = batch("remember", tmp_path / "in", "-o", out, "--json", check=0)  # the redone one was journalled
+    assert sorted(line["status"] for line in json_lines(proc.stdout)) == ["skipped"] * 5
 
 
 def test_batch_concurrent_processes_write_each_model_once(tmp_path):
