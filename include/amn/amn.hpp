@@ -132,6 +132,13 @@ struct ConvertResult {
 /// is true/false), e.g. `general.name=str:My model`. Throws Error(Usage) naming what is wrong.
 [[nodiscard]] MetaEntry parse_gguf_kv(const std::string& text);
 
+/// Reads `--gguf-metadata FILE.json`: one JSON object (through the untrusted-JSON policy, at most
+/// 16 MiB) whose members are `"KEY": "TYPE:VALUE"` (one value, typed as parse_gguf_kv types it)
+/// or `"KEY": ["TYPE", "VALUE", ...]` (an array of TYPE; each element a JSON string read by the
+/// same rule), in file order. Throws Error(Parse) naming the file and key for anything else
+/// (another JSON type, an unknown TYPE, a value that is not one, a key given twice).
+[[nodiscard]] std::vector<MetaEntry> read_gguf_metadata(const std::string& path);
+
 /// Every type name `ConvertOptions::quant` accepts, as llama-quantize lists them.
 [[nodiscard]] std::vector<std::string> quant_type_names();
 

@@ -46,6 +46,7 @@ struct Options {
   std::vector<std::string> skip;   ///< --skip (encoders)
   std::string imatrix;
   std::vector<std::string> gguf_kv;
+  std::string gguf_metadata;
   bool pure = false;
   bool json = false;
   bool force = false;
@@ -170,6 +171,9 @@ void add_convert_options(CLI::App* convert, Options& options) {
   convert->add_option("--gguf-kv", options.gguf_kv,
                       "GGUF output: set KEY=TYPE:VALUE (TYPE u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 bool str), repeatable")
       ->take_all();
+  convert->add_option("--gguf-metadata", options.gguf_metadata,
+                      "GGUF output: set the KV pairs of a JSON object {\"KEY\": \"TYPE:VALUE\", \"KEY\": [\"TYPE\", \"VALUE\", ...]} "
+                      "(before --gguf-kv, which wins), e.g. {\"general.name\": \"str:Tiny\", \"llama.context_length\": \"u32:512\"}");
   convert->add_option("--blocksize", options.blocksize, "bnb-nf4/bnb-fp4: elements per absmax block (32..4096, default 64)")
       ->needs(to);
   convert->add_option("--scheme", options.scheme,
@@ -300,9 +304,10 @@ amn::ConvertOptions make_convert_options(const Options& options, const std::stri
   convert.quant = options.quant;
   convert.pure = options.pure;
   convert.imatrix = options.imatrix;
-  if (!options.gguf_kv.empty() && convert.target != amn::Target::Gguf) {
-    throw amn::Error(amn::ErrorCode::Usage, "--gguf-kv sets GGUF metadata; add --to gguf or --quant");
+  if ((!options.gguf_kv.empty() || !options.gguf_metadata.empty()) && convert.target != amn::Target::Gguf) {
+    throw amn::Error(amn::ErrorCode::Usage, "--gguf-kv and --gguf-metadata set GGUF metadata; add --to gguf or --quant");
   }
+  if (!options.gguf_metadata.empty()) convert.gguf_kv = amn::read_gguf_metadata(options.gguf_metadata);
   for (const auto& text : options.gguf_kv) convert.gguf_kv.push_back(amn::parse_gguf_kv(text));
   convert.dequantize = verb == "remember";
   convert.force = options.force;
@@ -468,6 +473,7 @@ int run_batch_command(const Options& options, const std::string& verb) {
                         (options.pure ? "pure" : "") + "|" + options.imatrix + "|" + options.max_shard_size + "|" +
                         options.selection.select + "|" + options.selection.strip_prefix;
   for (const auto& entry : options.gguf_kv) request.fingerprint += "|" + entry;
+  request.fingerprint += "|" + options.gguf_metadata;
   return amn::cli::run_batch(request);
 }
 

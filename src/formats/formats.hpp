@@ -47,14 +47,19 @@ struct OutLayout {
   uint64_t file_size = 0;         ///< header + data section (padding included)
 };
 
-/// A metadata value as safetensors' `__metadata__` stores it (layout_safetensors' rule): strings
-/// as they are, numbers and booleans as text, arrays as JSON text.
+/// A metadata value as safetensors' `__metadata__` stores it: formats/typed_metadata.hpp's
+/// typed_text (strings as they are unless they begin with `gguf:`, other values `gguf:...`).
 [[nodiscard]] std::string safetensors_meta_text(const MetaValue& value, const std::string& key);
 
 /// Plans a safetensors file: header JSON (tensors in the given order, space padded so the data
-/// section starts 8-byte aligned), `__metadata__` from `metadata` (every value as a string).
+/// section starts 8-byte aligned), `__metadata__` from `metadata` (strings written as they are:
+/// already `__metadata__` text; other values through safetensors_meta_text).
 /// Sets each tensor's offset.
 [[nodiscard]] OutLayout layout_safetensors(std::vector<OutTensor>& tensors, const std::vector<MetaEntry>& metadata);
+
+/// The GGUF serialisation of one value without its type id (an array: element type, count,
+/// elements), as layout_gguf writes it. Throws Error for a value that does not match its type.
+[[nodiscard]] std::vector<std::byte> gguf_value_bytes(const MetaValue& value, const std::string& key);
 
 /// Plans a GGUF v3 file with alignment 32: the KV pairs (general.alignment written as 32),
 /// tensor infos (shape reversed to ggml's ne order), data aligned. Sets each tensor's offset.

@@ -100,6 +100,16 @@ class HeaderBytes {
   std::vector<std::byte>& out_;
 };
 
+}  // namespace
+
+std::vector<std::byte> gguf_value_bytes(const MetaValue& value, const std::string& key) {
+  std::vector<std::byte> bytes;
+  HeaderBytes(bytes).put_value(value, key);
+  return bytes;
+}
+
+namespace {
+
 /// The KV pairs written: the input's, minus split keys, with general.alignment set to ours
 /// (`alignment`). Pointers, not copies: a GGUF's arrays may hold ten million values.
 std::vector<const MetaEntry*> output_metadata(const std::vector<MetaEntry>& metadata, const MetaEntry& alignment) {

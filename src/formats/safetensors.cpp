@@ -15,6 +15,7 @@
 
 #include "amn/error.hpp"
 #include "formats/formats.hpp"
+#include "formats/typed_metadata.hpp"
 #include "io/budget.hpp"
 #include "io/display.hpp"
 #include "io/file.hpp"
@@ -595,6 +596,10 @@ Catalog read_safetensors(const std::string& path, const Limits& limits) {
     tensor.byte_offset = entry.data_offsets[0];
   }
   catalog.metadata = std::move(handler.metadata);
+  for (auto& entry : catalog.metadata) {  // typed GGUF values kept through __metadata__ (typed_metadata.hpp)
+    const std::string& text = std::get<std::string>(entry.value.value);
+    if (text.starts_with(kTypedPrefix)) entry.value = from_typed_text(path, entry.key, text, limits);
+  }
   catalog.description = "safetensors";
   return catalog;
 }

@@ -14,6 +14,8 @@
 
 #include "amn/error.hpp"
 #include "formats/formats.hpp"
+#include "formats/typed_metadata.hpp"
+#include "formats/typed_metadata.hpp"
 
 namespace amn::formats {
 namespace {
@@ -40,56 +42,6 @@ void write_string(JsonWriter& writer, std::string_view text, std::string_view wh
   }
 }
 
-/// Shortest text that reads back as the same value; JSON5/Python spellings for non-finite values.
-std::string float_text(double value, bool single) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
-  char buffer[64];
-  auto result = single ? std::to_chars(buffer, buffer + sizeof(buffer), static_cast<float>(value))
-                       : std::to_chars(buffer, buffer + sizeof(buffer), value);
-  return std::string(buffer, result.ptr);
-}
-
-std::string meta_text(const MetaValue& value, const std::string& key);
-
-/// An array as JSON text: strings quoted and escaped, other values as meta_text renders them.
-std::string array_json(const std::vector<MetaValue>& items, const std::string& key) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter writer(buffer);
-  writer.StartArray();
-  for (const auto& item : items) {
-    if (const auto* text = std::get_if<std::string>(&item.value)) {
-      write_string(writer, *text, "__metadata__ " + key);
-    } else {
-      std::string raw = meta_text(item, key);
-      writer.RawValue(raw.data(), raw.size(), rapidjson::kNumberType);
-    }
-  }
-  writer.EndArray();
-  return {buffer.GetString(), buffer.GetSize()};
-}
-
-/// A metadata value as the string safetensors stores: strings as-is, numbers and booleans in
-/// their plain textual form, arrays as JSON text.
-std::string meta_text(const MetaValue& value, const std::string& key) {
-  return std::visit(
-      [&](const auto& held) -> std::string {
-        using Held = std::decay_t<decltype(held)>;
-        if constexpr (std::is_same_v<Held, std::string>) {
-          return held;
-        } else if constexpr (std::is_same_v<Held, bool>) {
-          return held ? "true" : "false";
-        } else if constexpr (std::is_same_v<Held, double>) {
-          return float_text(held, value.type == MetaType::F32);
-        } else if constexpr (std::is_same_v<Held, std::vector<MetaValue>>) {
-          return array_json(held, key);
-        } else {
-          return std::to_string(held);
-        }
-      },
-      value.value);
-}
-
 /// Checks that `tensor` is something a safetensors file can hold, consistently described.
 void check_tensor(const OutTensor& tensor) {
   std::string prefix = "tensor '" + tensor.name + "': ";
@@ -110,7 +62,7 @@ void check_tensor(const OutTensor& tensor) {
 
 }  // namespace
 
-std::string safetensors_meta_text(const MetaValue& value, const std::string& key) { return meta_text(value, key); }
+std::string safetensors_meta_text(const MetaValue& value, const std::string& key) { return typed_text(value, key); }
 
 OutLayout layout_safetensors(std::vector<OutTensor>& tensors, const std::vector<MetaEntry>& metadata) {
   rapidjson::StringBuffer buffer;
@@ -125,7 +77,8 @@ OutLayout layout_safetensors(std::vector<OutTensor>& tensors, const std::vector<
         fail_output(ErrorCode::Usage, "__metadata__: duplicate key '" + entry.key + "'");
       }
       write_string(writer, entry.key, "__metadata__ key '" + entry.key + "'");
-      write_string(writer, meta_text(entry.value, entry.key), "__metadata__ " + entry.key);
+      const auto* text = std::get_if<std::string>(&entry.value.value);
+      write_string(writer, text ? *text : typed_text(entry.value, entry.key), "__metadata__ " + entry.key);
     }
     writer.EndObject();
   }

@@ -304,9 +304,13 @@ MetaEntry meta_int(const std::string& key, MetaType type, uint64_t value) {
 }
 
 /// The input's KV pairs with `updates` applied in order as gguf_set_val does: an updated key
-/// leaves its place and is appended (so a later update of the same key wins).
-std::vector<MetaEntry> updated_metadata(const std::vector<MetaEntry>& metadata, const std::vector<MetaEntry>& updates) {
-  std::vector<MetaEntry> merged = metadata;
+/// leaves its place and is appended (so a later update of the same key wins). A safetensors
+/// input's `"format": "pt"` is the container's framework tag, not model metadata: dropped.
+std::vector<MetaEntry> updated_metadata(const Catalog& catalog, const std::vector<MetaEntry>& updates) {
+  std::vector<MetaEntry> merged = catalog.metadata;
+  if (catalog.format == Format::Safetensors) {
+    std::erase_if(merged, [](const MetaEntry& entry) { return entry.key == "format"; });
+  }
   for (const auto& update : updates) {
     std::erase_if(merged, [&](const MetaEntry& entry) { return entry.key == update.key; });
     merged.push_back(update);
@@ -359,12 +363,13 @@ std::vector<FilePlan> plan_files(const Catalog& catalog, Plan& plan, const Conve
         split_keys.push_back(meta_int("split.tensors.count", MetaType::I32, plan.tensors.size()));
       }
       // As llama.cpp's gguf-split: the model's KV pairs live in the first split only.
-      // The input's metadata is passed as it is unless --gguf-kv changes it: a GGUF's arrays may
-      // hold ten million values, not to be copied.
+      // The input's metadata is passed as it is unless --gguf-kv changes it (or a safetensors
+      // `format` tag is dropped): a GGUF's arrays may hold ten million values, not to be copied.
       static const std::vector<MetaEntry> kNone;
       std::vector<MetaEntry> updated;
-      if (shard_idx == 0 && !plan.gguf_updates.empty()) updated = updated_metadata(catalog.metadata, plan.gguf_updates);
-      const std::vector<MetaEntry>& metadata = shard_idx != 0 ? kNone : plan.gguf_updates.empty() ? catalog.metadata : updated;
+      const bool edited = !plan.gguf_updates.empty() || (catalog.format == Format::Safetensors && catalog.find_meta("format"));
+      if (shard_idx == 0 && edited) updated = updated_metadata(catalog, plan.gguf_updates);
+      const std::vector<MetaEntry>& metadata = shard_idx != 0 ? kNone : edited ? updated : catalog.metadata;
       file.layout = formats::layout_gguf(out, metadata, split_keys);
     } else {
       file.layout = formats::layout_safetensors(out, safetensors_metadata(catalog.metadata));

@@ -2,8 +2,13 @@
 // plan of `convert --quant` (types chosen by quant_types, llama-quantize's tensor order, the
 // importance matrix, the KV pairs it sets).
 #include <algorithm>
+#include <set>
 #include <utility>
 
+#include "formats/typed_metadata.hpp"
+#include "io/budget.hpp"
+#include "io/display.hpp"
+#include "io/json.hpp"
 #include "stages/imatrix.hpp"
 #include "stages/plan.hpp"
 #include "stages/quant_types.hpp"
@@ -167,30 +172,7 @@ Plan make_quant_plan(const Catalog& catalog, const ConvertOptions& options, cons
 
 namespace amn {
 
-namespace {
-
-/// True when an integer value lies in its declared type's range (floats and others: true).
-bool fits(const MetaValue& value) {
-  const auto* unsigned_value = std::get_if<uint64_t>(&value.value);
-  const auto* signed_value = std::get_if<int64_t>(&value.value);
-  switch (value.type) {
-    case MetaType::U8: return std::in_range<uint8_t>(*unsigned_value);
-    case MetaType::U16: return std::in_range<uint16_t>(*unsigned_value);
-    case MetaType::U32: return std::in_range<uint32_t>(*unsigned_value);
-    case MetaType::I8: return std::in_range<int8_t>(*signed_value);
-    case MetaType::I16: return std::in_range<int16_t>(*signed_value);
-    case MetaType::I32: return std::in_range<int32_t>(*signed_value);
-    default: return true;
-  }
-}
-
-}  // namespace
-
 MetaEntry parse_gguf_kv(const std::string& text) {
-  static const std::pair<const char*, MetaType> kTypes[] = {
-      {"u8", MetaType::U8},   {"i8", MetaType::I8},   {"u16", MetaType::U16}, {"i16", MetaType::I16},
-      {"u32", MetaType::U32}, {"i32", MetaType::I32}, {"u64", MetaType::U64}, {"i64", MetaType::I64},
-      {"f32", MetaType::F32}, {"f64", MetaType::F64}, {"bool", MetaType::Bool}, {"str", MetaType::String}};
   const auto usage = [&](const std::string& what) {
     throw Error(ErrorCode::Usage, "--gguf-kv '" + text + "': " + what + " (expected KEY=TYPE:VALUE, e.g. general.name=str:My model)");
   };
@@ -199,33 +181,52 @@ MetaEntry parse_gguf_kv(const std::string& text) {
   if (equals == 0 || colon == std::string::npos) usage("not KEY=TYPE:VALUE");
   const std::string type = text.substr(equals + 1, colon - equals - 1);
   const std::string value = text.substr(colon + 1);
-  MetaEntry entry{text.substr(0, equals), MetaValue{}};
-  const auto* found = std::find_if(std::begin(kTypes), std::end(kTypes), [&](const auto& item) { return type == item.first; });
-  if (found == std::end(kTypes)) usage("unknown type '" + type + "'");
-  entry.value.type = found->second;
-  try {
-    size_t used = 0;
-    switch (entry.value.type) {
-      case MetaType::String: entry.value.value = value; return entry;
-      case MetaType::Bool:
-        if (value != "true" && value != "false") usage("a bool is true or false");
-        entry.value.value = value == "true";
-        return entry;
-      case MetaType::F32: case MetaType::F64: entry.value.value = std::stod(value, &used); break;
-      case MetaType::I8: case MetaType::I16: case MetaType::I32: case MetaType::I64:
-        entry.value.value = static_cast<int64_t>(std::stoll(value, &used));
-        break;
-      case MetaType::U8: case MetaType::U16: case MetaType::U32: case MetaType::U64:
-        if (value.starts_with('-')) usage("a negative value for an unsigned type");
-        entry.value.value = static_cast<uint64_t>(std::stoull(value, &used));
-        break;
-      case MetaType::Array: usage("arrays are not supported");
+  const std::optional<MetaType> scalar = formats::scalar_type(type);
+  if (!scalar) usage("unknown type '" + type + "'");
+  std::optional<MetaValue> parsed = formats::parse_scalar(*scalar, value);
+  if (!parsed) usage("'" + value + "' is not a " + type);
+  return MetaEntry{text.substr(0, equals), std::move(*parsed)};
+}
+
+std::vector<MetaEntry> read_gguf_metadata(const std::string& path) {
+  io::HeapBudget budget(Limits{});
+  const rapidjson::Document root = io::read_json_file(path, io::kMaxSideJsonBytes, "");
+  const auto refuse = [&](const std::string& what) { fail_parse(path, what); };
+  if (!root.IsObject()) refuse("expected a JSON object of KEY: \"TYPE:VALUE\" or KEY: [\"TYPE\", VALUE...]");
+  std::vector<MetaEntry> entries;
+  std::set<std::string> keys;
+  for (const auto& member : root.GetObject()) {
+    const std::string key(member.name.GetString(), member.name.GetStringLength());
+    const std::string field = "key " + io::quoted(key);
+    if (key.empty()) refuse("an empty key");
+    if (!keys.insert(key).second) refuse(field + ": given twice");
+    const auto scalar_of = [&](const rapidjson::Value& value, std::optional<MetaType> type) -> MetaValue {
+      if (!value.IsString()) refuse(field + ": expected a string");
+      std::string text(value.GetString(), value.GetStringLength());
+      if (!type) {  // "TYPE:VALUE"
+        const size_t colon = text.find(':');
+        type = colon == std::string::npos ? std::nullopt : formats::scalar_type(std::string_view(text).substr(0, colon));
+        if (!type) refuse(field + ": " + io::quoted(text) + " is not TYPE:VALUE (TYPE u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 bool str)");
+        text.erase(0, colon + 1);
+      }
+      std::optional<MetaValue> parsed = formats::parse_scalar(*type, text);
+      if (!parsed) refuse(field + ": " + io::quoted(text) + " is not a " + formats::scalar_type_name(*type));
+      return *parsed;
+    };
+    if (!member.value.IsArray()) {
+      entries.push_back(MetaEntry{key, scalar_of(member.value, std::nullopt)});
+      continue;
     }
-    if (used != value.size() || !fits(entry.value)) usage("'" + value + "' is not a " + type);
-  } catch (const std::logic_error&) {  // std::invalid_argument, std::out_of_range
-    usage("'" + value + "' is not a " + type);
+    const auto& items = member.value.GetArray();
+    const std::optional<MetaType> elem_type =
+        items.Empty() || !items[0].IsString() ? std::nullopt : formats::scalar_type({items[0].GetString(), items[0].GetStringLength()});
+    if (!elem_type) refuse(field + ": an array starts with its element type (u8 ... f64, bool, str)");
+    MetaValue array{MetaType::Array, *elem_type, std::vector<MetaValue>{}};
+    auto& elems = std::get<std::vector<MetaValue>>(array.value);
+    for (rapidjson::SizeType item_idx = 1; item_idx < items.Size(); ++item_idx) elems.push_back(scalar_of(items[item_idx], elem_type));
+    entries.push_back(MetaEntry{key, std::move(array)});
   }
-  return entry;
+  return entries;
 }
 
 }  // namespace amn

@@ -60,3 +60,12 @@ def test_llama_cpp_loads_amn_float_gguf(dtype, ftype, tmp_path):
     out = tmp_path / "out.gguf"
     run("convert", MODEL, "--to", "gguf", "--dtype", dtype, "-o", out, "-q", check=0)
     assert generate(out) == EXPECTED[(ftype, False, False)]
+
+
+def test_llama_cpp_loads_a_gguf_round_tripped_through_safetensors(tmp_path):
+    """GGUF -> safetensors -> GGUF keeps every KV with its type (`gguf:` values in __metadata__),
+    so llama.cpp accepts general.file_type, the tokenizer arrays... and generates as before."""
+    middle, out = tmp_path / "model.safetensors", tmp_path / "out.gguf"
+    run("convert", MODEL, "--to", "safetensors", "-o", middle, "-q", check=0)
+    run("convert", middle, "--to", "gguf", "-o", out, "-q", check=0)
+    assert generate(out) == EXPECTED[("SOURCE", False, False)]
