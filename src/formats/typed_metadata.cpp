@@ -26,7 +26,7 @@ constexpr std::array<std::pair<std::string_view, MetaType>, 12> kScalarTypes = {
 }};
 constexpr std::string_view kArrayType = "array";
 constexpr std::string_view kBase64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr int kDeflateLevel = 9;
+constexpr int kDeflateLevel = 6;  // libdeflate default: fast on ten-million-value arrays
 constexpr uint64_t kStringLengthBytes = 8;
 
 bool fits(MetaType type, const MetaValue& value) {
