@@ -598,7 +598,13 @@ Catalog read_safetensors(const std::string& path, const Limits& limits) {
   catalog.metadata = std::move(handler.metadata);
   for (auto& entry : catalog.metadata) {  // typed GGUF values kept through __metadata__ (typed_metadata.hpp)
     const std::string& text = std::get<std::string>(entry.value.value);
-    if (text.starts_with(kTypedPrefix)) entry.value = from_typed_text(path, entry.key, text, limits);
+    if (!text.starts_with(kTypedPrefix)) continue;
+    try {
+      entry.value = from_typed_text(path, entry.key, text, limits);
+    } catch (const Error& error) {
+      if (error.code() != ErrorCode::Parse) throw;  // a spent budget ends the open
+      // Not amn's encoding (another tool's string that begins with "gguf:"): kept as the string.
+    }
   }
   catalog.description = "safetensors";
   return catalog;

@@ -164,7 +164,7 @@ MetaValue read_array(const std::string& file, const std::string& field, std::str
   if (colon == std::string_view::npos || error != std::errc() || end != text.data() + colon) {
     fail_parse(file, field + ": expected gguf:array:N:BASE64");
   }
-  if (raw_size > limits.max_alloc) fail_limit(file, field + ": " + std::to_string(raw_size) + " bytes are above the allocation cap");
+  if (raw_size > limits.max_alloc) fail_parse(file, field + ": " + std::to_string(raw_size) + " bytes are above the allocation cap");
   const std::string_view encoded = text.substr(colon + 1);
   io::charge(file, encoded.size() + raw_size, field);
   auto packed = unbase64(encoded);

@@ -9,7 +9,8 @@
 //                          GGUF serialisation (element type u32, count u64, the elements as GGUF
 //                          stores them), so a 128k-entry vocabulary stays compact
 // Every other value is a plain string. amn writes every non-string GGUF KV this way, and a
-// string that itself begins with `gguf:` as `gguf:str:...`, so reading is unambiguous.
+// string that itself begins with `gguf:` as `gguf:str:...`, so reading its files is unambiguous;
+// a value from elsewhere that begins with `gguf:` but is not such an encoding stays a string.
 #pragma once
 
 #include <optional>
@@ -38,8 +39,9 @@ inline constexpr std::string_view kTypedPrefix = "gguf:";
 [[nodiscard]] std::string typed_text(const MetaValue& value, const std::string& key);
 
 /// A `__metadata__` value read back: typed when it begins with `gguf:`, else the string. Throws
-/// Error(Parse) naming `file` and `key` for a malformed encoding; arrays are charged to the
-/// current heap budget and counted against `limits.max_items`.
+/// Error(Parse) naming `file` and `key` for a malformed encoding (before allocating for it);
+/// arrays are charged to the current heap budget (Error(Limit) when it is spent) and counted
+/// against `limits.max_items`.
 [[nodiscard]] MetaValue from_typed_text(const std::string& file, const std::string& key, const std::string& text,
                                         const Limits& limits);
 
