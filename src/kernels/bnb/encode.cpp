@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <vector>
+
+#include "kernels/convert.hpp"
 
 namespace amn::kernels::bnb {
 namespace {
@@ -39,10 +42,12 @@ const SortedCode& sorted_code(Code4 code) {
   return code == Code4::Nf4 ? kNf4 : kFp4;
 }
 
-/// torch.bucketize(value, midpoints, right=False): the number of midpoints strictly below value.
+/// torch.bucketize(value, midpoints, right=False): the number of midpoints strictly below value
+/// (counted branch-free, which vectorises across a block).
 uint8_t code_for(const SortedCode& sorted, float value) {
-  const auto* pos = std::lower_bound(sorted.midpoints.begin(), sorted.midpoints.end(), value);
-  return sorted.code_of[static_cast<size_t>(pos - sorted.midpoints.begin())];
+  uint8_t below = 0;
+  for (float midpoint : sorted.midpoints) below = static_cast<uint8_t>(below + (midpoint < value));
+  return sorted.code_of[below];
 }
 
 float max_abs(const float* src, uint64_t count) {
@@ -71,30 +76,33 @@ void quantize_4bit_ref(Code4 code, const float* src, uint64_t count, uint64_t bl
     // Full blocks multiply by the reciprocal of max(absmax, 1e-38); the tail divides.
     const float scale = absmax[block];
     const float reciprocal = 1.0f / std::max(scale, kMinAbsmax);
-    for (uint64_t idx = begin; idx < begin + len; ++idx) {
-      const float scaled = std::clamp(partial ? src[idx] / scale : src[idx] * reciprocal, -1.0f, 1.0f);
-      const uint8_t nibble = code_for(sorted, scaled);
-      if (idx % 2 == 0) {
-        packed[idx / 2] = static_cast<uint8_t>(nibble << kHighShift);
-      } else {
-        packed[idx / 2] |= nibble;
-      }
+    for (uint64_t idx = begin; idx < begin + len; idx += 2) {
+      // Two elements a byte; an odd tail pads the low nibble with the code of 0.
+      const float high = std::clamp(partial ? src[idx] / scale : src[idx] * reciprocal, -1.0f, 1.0f);
+      const uint8_t low_code = idx + 1 < begin + len
+                                   ? code_for(sorted, std::clamp(partial ? src[idx + 1] / scale : src[idx + 1] * reciprocal, -1.0f, 1.0f))
+                                   : pad_code;
+      packed[idx / 2] = static_cast<uint8_t>(code_for(sorted, high) << kHighShift | low_code);
     }
   }
-  if (count % 2 == 1) packed[count / 2] |= pad_code;
 }
 
 void quantize_int8_rows_ref(const float* src, uint64_t rows, uint64_t cols, int8_t* quantised, float* row_scale) {
+  // The row rounded to f16 and widened back, through the vectorised narrowing kernels.
+  thread_local std::vector<std::byte> halves;
+  thread_local std::vector<float> rounded;
+  halves.resize(cols * sizeof(uint16_t));
+  rounded.resize(cols);
   for (uint64_t row = 0; row < rows; ++row) {
-    const float* values = src + row * cols;
-    float largest = 0.0f;
-    for (uint64_t col = 0; col < cols; ++col) largest = std::max(largest, std::fabs(static_cast<float>(static_cast<_Float16>(values[col]))));
+    store_f32(src + row * cols, cols, DType::F16, halves.data());
+    convert_elements(DType::F16, halves.data(), cols, DType::F32, reinterpret_cast<std::byte*>(rounded.data()));
+    const float* values = rounded.data();
+    const float largest = max_abs(values, cols);
     row_scale[row] = largest;
     // torch evaluates `127.0 / row_stats` as reciprocal(row_stats) * 127 (Tensor.__rtruediv__).
     const float factor = (1.0f / largest) * kInt8Max;
     for (uint64_t col = 0; col < cols; ++col) {
-      const float value = static_cast<float>(static_cast<_Float16>(values[col]));
-      const float scaled = largest == 0.0f ? 0.0f : std::nearbyint(value * factor);
+      const float scaled = largest == 0.0f ? 0.0f : std::nearbyint(values[col] * factor);
       quantised[row * cols + col] = static_cast<int8_t>(scaled);
     }
   }
