@@ -101,13 +101,14 @@ def timed(cmd):
 
 
 def same(a, b):
+    import torch
     from safetensors import safe_open
     with safe_open(a, "pt") as fa, safe_open(b, "pt") as fb:
         if set(fa.keys()) != set(fb.keys()):
             return False
         for key in fa.keys():
             x, y = fa.get_tensor(key), fb.get_tensor(key)
-            if x.dtype != y.dtype or x.shape != y.shape or x.reshape(-1).view(-1).numpy().tobytes() != y.reshape(-1).view(-1).numpy().tobytes():
+            if x.dtype != y.dtype or x.shape != y.shape or not torch.equal(x.reshape(-1).view(torch.uint8), y.reshape(-1).view(torch.uint8)):
                 return False
     return True
 
