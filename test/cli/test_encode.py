@@ -115,6 +115,17 @@ def test_nan_weight_is_refused(tmp_path):
         assert not out.exists()
 
 
+def test_int8_refuses_values_beyond_float16(tmp_path):
+    import safetensors.numpy
+    bad = tmp_path / "big.safetensors"
+    weight = np.ones((4, 64), np.float32)
+    weight[1, 3] = 1e6  # bitsandbytes moves the weight to float16 first: it would be inf
+    safetensors.numpy.save_file({"layer.q_proj.weight": weight}, str(bad))
+    out = tmp_path / "out.safetensors"
+    proc = run("convert", bad, "--to", "bnb-int8", "-o", out, check=1)
+    assert "float16" in proc.stderr and not out.exists()
+
+
 def test_quantised_input_and_bad_options_are_refused(tmp_path):
     out = tmp_path / "out.safetensors"
     proc = run("convert", BASE / "fp8-channel.safetensors", "--to", "bnb-nf4", "-o", out, check=1)

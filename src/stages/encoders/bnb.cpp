@@ -4,10 +4,12 @@
 // QuantState.as_dict). Linear8bitLt: P.weight (I8 [out, in]), P.SCB (F32 [out]), P.weight_format
 // (U8 scalar, 0 = row-major).
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <cstring>
 #include <vector>
 
+#include "amn/error.hpp"
 #include "io/display.hpp"
 #include "kernels/bnb/encode.hpp"
 #include "stages/encoders/encoders.hpp"
@@ -19,6 +21,8 @@ namespace kb = kernels::bnb;
 
 constexpr uint64_t kCode4Bytes = kb::kCode4Entries * sizeof(float);
 constexpr size_t kFp4NegativeZero = 8;
+/// The smallest magnitude float16 rounds to infinity (65504 + half an ulp).
+constexpr float kF16Overflow = 65520.0f;
 
 std::string torch_dtype_name(DType dtype) {
   switch (dtype) {
@@ -79,6 +83,13 @@ class Int8Source final : public EncodeSource {
     codes.resize(scales_ ? values.size() : 0);
     scale.resize(count);
     read_weight(data, weight_, first * weight_.cols, values.size(), values.data());
+    for (uint64_t idx = 0; idx < values.size(); ++idx) {
+      if (std::fabs(values[idx]) >= kF16Overflow) {
+        throw Error(ErrorCode::Unsupported, weight_.file + ": tensor '" + io::display(weight_.name) + "' element " +
+                                                std::to_string(first * weight_.cols + idx) +
+                                                " overflows float16, which bnb-int8 quantises through");
+      }
+    }
     int8_t* out = scales_ ? codes.data() : reinterpret_cast<int8_t*>(dst);
     kb::quantize_int8_rows_ref(values.data(), count, weight_.cols, out, scale.data());
     if (scales_) std::memcpy(dst, scale.data(), count * sizeof(float));
