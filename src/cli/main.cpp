@@ -153,7 +153,7 @@ std::vector<std::string> dtype_names() {
 /// The options of `convert` beside its inputs and -o (shared by `convert` and `batch convert`).
 void add_convert_options(CLI::App* convert, Options& options) {
   auto* to = convert->add_option("--to", options.to,
-                                 "Output format (default safetensors; gguf with --quant), or an encoder writing a "
+                                 "Output format (default safetensors; gguf with --quant or -o NAME.gguf), or an encoder writing a "
                                  "transformers-loadable directory: bnb-nf4, bnb-fp4, bnb-int8 (bitsandbytes, "
                                  "byte-identical to its CPU quantisers), fp8 (compressed-tensors E4M3, as llm-compressor)")
                 ->check(CLI::IsMember({"safetensors", "gguf", "bnb-nf4", "bnb-fp4", "bnb-int8", "fp8"}));
@@ -292,7 +292,9 @@ amn::ConvertOptions make_convert_options(const Options& options, const std::stri
   if (!options.quant.empty() && options.to == "safetensors") {
     throw amn::Error(amn::ErrorCode::Usage, "--quant writes GGUF; it cannot be combined with --to safetensors");
   }
-  const std::string format = !options.to.empty() ? options.to : options.quant.empty() ? "safetensors" : "gguf";
+  // without --to: GGUF for --quant or an output named *.gguf, else safetensors
+  const bool gguf = !options.quant.empty() || options.output.ends_with(".gguf");
+  const std::string format = !options.to.empty() ? options.to : gguf ? "gguf" : "safetensors";
   convert.target = format == "gguf" ? amn::Target::Gguf : amn::Target::Safetensors;
   if (format.starts_with("bnb-") || format == "fp8") {
     convert.encode = format;

@@ -120,3 +120,16 @@ def test_format_detected_by_magic(source, fmt, tmp_path):
     assert report["format"] == fmt
     assert report["tensor_count"] == original["tensor_count"]
     assert report["total_bytes"] == original["total_bytes"]
+
+
+def test_output_named_gguf_without_to_writes_gguf(tmp_path):
+    """-o NAME.gguf without --to writes that file as GGUF (not NAME.gguf.safetensors); --to wins."""
+    import gguf
+    out = tmp_path / "out.gguf"
+    run("convert", SAMPLE, "--dtype", "bf16", "-o", out, check=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gguf"]
+    reader = gguf.GGUFReader(out)
+    assert len(reader.tensors) == 21 and "BF16" in {t.tensor_type.name for t in reader.tensors}
+    run("remember", SAMPLE, "-o", tmp_path / "r.safetensors", check=0)
+    run("convert", tmp_path / "r.safetensors", "--to", "safetensors", "-o", tmp_path / "x.gguf", check=0)
+    assert (tmp_path / "x.gguf.safetensors").exists()
