@@ -41,26 +41,25 @@ std::optional<Format> detect_by_magic(const std::string& path) {
   const size_t len = file.read_upto(0, head.data(), head.size());
   if (len >= 4 && std::memcmp(head.data(), "GGUF", 4) == 0) return Format::Gguf;
   if (len >= 6 && std::memcmp(head.data(), "\x93NUMPY", 6) == 0) return Format::Npy;
-  if (file.streamed() && ((len >= 4 && std::memcmp(head.data(), "PK\x03\x04", 4) == 0) ||
-                          (len >= 2 && static_cast<unsigned char>(head[0]) == 0x80))) {
+  const bool zip = len >= 4 && std::memcmp(head.data(), "PK\x03\x04", 4) == 0;
+  uint64_t header_len = 0;
+  if (len >= 8) std::memcpy(&header_len, head.data(), 8);
+  // a safetensors header length may start with 0x80 too: its '{' at byte 8 tells it from a pickle
+  const bool safetensors = len >= 9 && head[8] == '{' && header_len >= 2 && header_len <= file.size() - 8;
+  const bool pickle = !safetensors && len >= 2 && static_cast<unsigned char>(head[0]) == 0x80 && head[1] >= 2 && head[1] <= 5;
+  if (file.streamed() && (zip || pickle)) {
     fail_unsupported(path, "a ZIP archive or pickle (.npz, .pth) needs random access and cannot be read from standard "
                            "input; save it to a file and pass its path");
   }
-  if (len >= 4 && std::memcmp(head.data(), "PK\x03\x04", 4) == 0) {
+  if (zip) {
     // A ZIP: PyTorch archives hold `<prefix>/data.pkl`; anything else is read as NPZ.
     for (const auto& member : io::read_zip_directory(file, Limits{})) {
       if (ends_with(member.name, "/data.pkl") || ends_with(member.name, "/constants.pkl")) return Format::Pth;
     }
     return Format::Npz;
   }
-  if (len >= 9) {
-    uint64_t header_len = 0;
-    std::memcpy(&header_len, head.data(), 8);
-    if (head[8] == '{' && header_len >= 2 && header_len <= file.size() - 8) return Format::Safetensors;
-  }
-  if (len >= 2 && static_cast<unsigned char>(head[0]) == 0x80 && head[1] >= 2 && head[1] <= 5) {
-    return Format::Pth;  // legacy raw pickle; the pth reader explains the refusal
-  }
+  if (safetensors) return Format::Safetensors;
+  if (pickle) return Format::Pth;  // legacy raw pickle; the pth reader explains the refusal
   return std::nullopt;
 }
 

@@ -192,6 +192,15 @@ def test_inspect_and_parse_read_stdin():
     assert report["tensors"] == reference["tensors"]
 
 
+def test_safetensors_whose_header_length_starts_with_0x80_is_not_taken_for_a_pickle():
+    """A header of 0x..80 bytes begins with the pickle PROTO byte; its '{' at byte 8 decides."""
+    source = FIXTURES / "nvfp4" / "ct-nvfp4" / "model.safetensors"
+    assert source.read_bytes()[0] == 0x80
+    code, out, err, _ = piped(["parse", "-", "--json"], source.read_bytes(), slow=False)
+    assert code == 0, err
+    assert json.loads(out)["tensors"] == json.loads(run("parse", source, "--json", check=0).stdout)["tensors"]
+
+
 @pytest.mark.skipif(SANITIZED, reason="ASan's shadow memory and quarantine count in the RSS")
 def test_memory_stays_under_budget_on_a_stream_larger_than_it():
     """384 MiB of F32 streamed through remember with a 64 MiB budget, never touching the disk."""
