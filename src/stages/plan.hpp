@@ -64,11 +64,11 @@ void size_output(PlannedTensor& planned, const std::string& file, Target target)
 /// The plan of `convert --quant`: every tensor typed as llama-quantize types it (quant_types.hpp),
 /// in llama-quantize's tensor order, with the importance matrix's rows attached and the KV pairs
 /// llama-quantize sets.
+[[nodiscard]] Plan make_quant_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits);
+
 /// The plan of `convert --to bnb-nf4|bnb-fp4|bnb-int8|fp8` (encoders/): every Linear weight
 /// replaced by its encoded tensors where it stood, the rest kept, and config.json's
 /// quantization_config set as the defining library writes it.
 [[nodiscard]] Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits);
-
-[[nodiscard]] Plan make_quant_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits);
 
 }  // namespace amn::stages

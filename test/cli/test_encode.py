@@ -126,10 +126,27 @@ def test_int8_refuses_values_beyond_float16(tmp_path):
     assert "float16" in proc.stderr and not out.exists()
 
 
+def test_tensors_named_like_companions_are_kept(tmp_path):
+    import safetensors.numpy
+    source = tmp_path / "clip.safetensors"
+    tensors = {"logit_scale": np.array(2.5, np.float32), "layer_scale": np.ones(64, np.float32),
+               "vision.q_proj.weight": np.ones((4, 64), np.float32)}
+    safetensors.numpy.save_file(tensors, str(source))
+    for args in (["--to", "bnb-nf4"], ["--to", "fp8"]):
+        got = encode_file(source, tmp_path / "out.safetensors", args)
+        assert values(got["logit_scale"]).tolist() == 2.5 and values(got["layer_scale"]).shape == (64,)
+
+
+def encode_file(source, out, args):
+    run("convert", source, *args, "-o", out, "--force", "-q", check=0)
+    return st_load(out)
+
+
 def test_quantised_input_and_bad_options_are_refused(tmp_path):
     out = tmp_path / "out.safetensors"
-    proc = run("convert", BASE / "fp8-channel.safetensors", "--to", "bnb-nf4", "-o", out, check=1)
-    assert "already quantised" in proc.stderr
+    for quantised in ("fp8-channel", "bnb-nf4", "bnb-int8"):
+        proc = run("convert", BASE / f"{quantised}.safetensors", "--to", "bnb-nf4", "-o", out, check=1)
+        assert "already quantised" in proc.stderr, quantised
     run("convert", INPUT, "--to", "bnb-nf4", "--blocksize", "48", "-o", out, check=2)
     run("convert", INPUT, "--to", "fp8", "--dtype", "bf16", "-o", out, check=2)
     assert not out.exists()

@@ -6,7 +6,6 @@
 
 #include "amn/error.hpp"
 #include "io/display.hpp"
-#include "kernels/bnb/encode.hpp"
 #include "stages/encoders/encoders.hpp"
 #include "stages/plain_rows.hpp"
 
@@ -66,7 +65,7 @@ bool is_linear_weight(const Tensor& tensor, const std::vector<std::string>& skip
 
 }  // namespace
 
-Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& /*limits*/) {
+Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits) {
   const std::string& encode = options.encode;
   const bool bnb4 = encode == "bnb-nf4" || encode == "bnb-fp4";
   if (!bnb4 && encode != "bnb-int8" && encode != "fp8") {
@@ -82,15 +81,20 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
   if (encode == "fp8" && options.fp8_scheme != "tensor" && options.fp8_scheme != "channel" && options.fp8_scheme != "block") {
     throw Error(ErrorCode::Usage, "--scheme " + options.fp8_scheme + ": fp8 takes tensor, channel or block");
   }
+  // An input that is quantised already (the recognisers that `remember` uses say so) is refused:
+  // its codes are not weights. Tensors merely named like companions (CLIP's logit_scale) stay.
+  if (const SchemeMatch match = recognise_schemes(make_scheme_context(catalog, limits)); !match.scheme.empty()) {
+    fail_unsupported(catalog.files.front(), "the input is already quantised (" + match.scheme +
+                                                "); encode from full precision (`amn remember` it first)");
+  }
   Plan plan;
   size_t encoded = 0;
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
     const Tensor& tensor = catalog.tensors[tensor_idx];
     const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];
-    if (is_block_type(tensor.dtype) || tensor.name.ends_with("_scale") || tensor.name.ends_with(".SCB") ||
-        tensor.name.find(".quant_state.") != std::string::npos) {
-      fail_unsupported(file, "tensor '" + io::display(tensor.name) +
-                                 "' is already quantised; encode from full precision (`amn remember` first)");
+    if (is_block_type(tensor.dtype)) {
+      fail_unsupported(file, "tensor '" + io::display(tensor.name) + "' is " + std::string(info(tensor.dtype).name) +
+                                 ", already quantised; encode from full precision (`amn remember` it first)");
     }
     if (!is_linear_weight(tensor, options.encode_skip)) {
       PlannedTensor planned = plan_tensor_as(catalog, tensor_idx, std::nullopt);
