@@ -22,10 +22,10 @@
 #include "io/file.hpp"
 #include "io/output.hpp"
 #include "io/tensor_data.hpp"
-#include "stages/engine.hpp"
-#include "stages/model_dir.hpp"
-#include "stages/plan.hpp"
-#include "stages/quant_types.hpp"
+#include "stages/engine/engine.hpp"
+#include "stages/open/model_dir.hpp"
+#include "stages/plan/plan.hpp"
+#include "stages/plan/quant_types.hpp"
 
 namespace amn {
 namespace stages {

@@ -1,5 +1,5 @@
 // TensorReader: one tensor's rows into a caller's buffer, through the same tensor sources the
-// engine runs (stages/source.hpp: copy, cast, dequantise, quantise).
+// engine runs (stages/engine/source.hpp: copy, cast, dequantise, quantise).
 #include "amn/reader.hpp"
 
 #include <algorithm>
@@ -11,7 +11,7 @@
 #include "amn/error.hpp"
 #include "io/tensor_data.hpp"
 #include "kernels/quantize.hpp"
-#include "stages/source.hpp"
+#include "stages/engine/source.hpp"
 
 namespace amn {
 namespace {

@@ -1,4 +1,4 @@
-// Covers the model-directory output (src/stages/model_dir.hpp): config.json edits (keys removed,
+// Covers the model-directory output (src/stages/open/model_dir.hpp): config.json edits (keys removed,
 // replaced in place or appended, numbers kept as their text, strings re-escaped) and the rule for
 // which files hold weights.
 #include <doctest/doctest.h>
@@ -10,7 +10,7 @@
 #include <string>
 
 #include "amn/amn.hpp"
-#include "stages/model_dir.hpp"
+#include "stages/open/model_dir.hpp"
 
 using amn::stages::ConfigEdit;
 using amn::stages::edit_config_json;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "amn/amn.hpp"
-#include "stages/quant_types.hpp"
+#include "stages/plan/quant_types.hpp"
 
 namespace fs = std::filesystem;
 namespace quant = amn::quant;

@@ -10,7 +10,7 @@
 
 #include "amn/catalog.hpp"
 #include "io/tensor_data.hpp"
-#include "stages/plan.hpp"
+#include "stages/plan/plan.hpp"
 
 namespace amn::stages::encoders {
 

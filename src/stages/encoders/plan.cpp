@@ -7,7 +7,7 @@
 #include "amn/error.hpp"
 #include "io/display.hpp"
 #include "stages/encoders/encoders.hpp"
-#include "stages/plain_rows.hpp"
+#include "stages/engine/plain_rows.hpp"
 
 namespace amn::stages {
 namespace encoders {

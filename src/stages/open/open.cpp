@@ -16,8 +16,8 @@
 #include "io/display.hpp"
 #include "io/file.hpp"
 #include "io/zip.hpp"
-#include "stages/checkpoint.hpp"
-#include "stages/ollama.hpp"
+#include "stages/open/checkpoint.hpp"
+#include "stages/open/ollama.hpp"
 
 namespace amn {
 namespace fs = std::filesystem;

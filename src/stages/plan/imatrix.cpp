@@ -1,5 +1,5 @@
 // Loading llama.cpp's GGUF importance matrix through amn's own GGUF reader.
-#include "stages/imatrix.hpp"
+#include "stages/plan/imatrix.hpp"
 
 #include <cmath>
 #include <cstring>

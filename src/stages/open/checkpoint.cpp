@@ -1,5 +1,5 @@
 // Choosing the tensors of a checkpoint (checkpoint.hpp).
-#include "stages/checkpoint.hpp"
+#include "stages/open/checkpoint.hpp"
 
 #include <algorithm>
 #include <array>

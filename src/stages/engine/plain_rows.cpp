@@ -1,5 +1,5 @@
 // f32 rows of a plain tensor: read the rows' input bytes, then decode them in place order.
-#include "stages/plain_rows.hpp"
+#include "stages/engine/plain_rows.hpp"
 
 #include <vector>
 

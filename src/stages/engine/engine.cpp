@@ -3,7 +3,7 @@
 // bytes, zero padding, and every overlapping tensor's bytes read and transformed), and a serial
 // sink submits the window's write at its final offset. Buffers return to the pool when their
 // write completes, so at most `buffers` windows exist at once whatever the model size.
-#include "stages/engine.hpp"
+#include "stages/engine/engine.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -18,7 +18,7 @@
 #include <tbb/global_control.h>
 #include <tbb/parallel_pipeline.h>
 
-#include "stages/system.hpp"
+#include "stages/engine/system.hpp"
 
 namespace amn::stages {
 namespace {

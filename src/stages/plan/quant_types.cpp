@@ -1,6 +1,6 @@
 // The per-tensor type choices of llama-quantize, written from a reading of llama.cpp 0c1e570's
 // src/llama-quant.cpp (llama_tensor_get_type and helpers) and tools/quantize/quantize.cpp.
-#include "stages/quant_types.hpp"
+#include "stages/plan/quant_types.hpp"
 
 #include <algorithm>
 #include <array>

@@ -1,6 +1,6 @@
 // The tensor sources (source.hpp): copy, element cast or block dequantisation, and rows (a
 // scheme's or a plain tensor's, decoded to f32) narrowed to a float type or quantised.
-#include "stages/source.hpp"
+#include "stages/engine/source.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +11,7 @@
 #include "kernels/convert.hpp"
 #include "kernels/dequant.hpp"
 #include "kernels/quantize.hpp"
-#include "stages/plain_rows.hpp"
+#include "stages/engine/plain_rows.hpp"
 
 namespace amn::stages {
 namespace {

@@ -13,7 +13,7 @@
 #include "io/output.hpp"
 #include "io/tensor_data.hpp"
 #include "io/writer.hpp"
-#include "stages/plan.hpp"
+#include "stages/plan/plan.hpp"
 
 namespace amn::stages {
 

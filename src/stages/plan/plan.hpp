@@ -10,9 +10,9 @@
 
 #include "amn/amn.hpp"
 #include "formats/formats.hpp"
-#include "stages/model_dir.hpp"
+#include "stages/open/model_dir.hpp"
 #include "stages/schemes/schemes.hpp"
-#include "stages/source.hpp"
+#include "stages/engine/source.hpp"
 
 namespace amn::stages {
 

@@ -9,9 +9,9 @@
 #include "io/budget.hpp"
 #include "io/display.hpp"
 #include "io/json.hpp"
-#include "stages/imatrix.hpp"
-#include "stages/plan.hpp"
-#include "stages/quant_types.hpp"
+#include "stages/plan/imatrix.hpp"
+#include "stages/plan/plan.hpp"
+#include "stages/plan/quant_types.hpp"
 
 namespace amn::stages {
 namespace {

@@ -1,7 +1,7 @@
 // `ollama:NAME[:TAG]` resolved in the local Ollama store, treating the store as untrusted: the
 // name is checked against Ollama's own rules before it becomes a path, the manifest is size
 // capped and parsed by the one JSON parser, and nothing outside the store is opened.
-#include "stages/ollama.hpp"
+#include "stages/open/ollama.hpp"
 
 #include <algorithm>
 #include <cctype>

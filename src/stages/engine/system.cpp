@@ -1,5 +1,5 @@
 // Probing the machine: cgroup v1/v2 limits along this process's path, SLURM's CPU count.
-#include "stages/system.hpp"
+#include "stages/engine/system.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,5 @@
 // Hugging Face model directories on the way out (model_dir.hpp).
-#include "stages/model_dir.hpp"
+#include "stages/open/model_dir.hpp"
 
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
