@@ -9,13 +9,10 @@
 
 namespace amn::kernels {
 
-/// True when dequant_f32 handles `type` (every GGUF block type).
+/// True when the GGUF dequantisers handle `type` (every GGUF block type); dequant_elements
+/// (kernels/convert.hpp) runs them on the process's ISA level, equal to ggml's `dequantize_row_*`
+/// bit for bit.
 [[nodiscard]] bool can_dequant(DType type);
-
-/// Dequantises `blocks` blocks of `type` from `src` into `dst` (blocks × block_elems values).
-/// `src` needs no alignment. The result equals ggml's `dequantize_row_*` bit for bit.
-/// Precondition: can_dequant(type).
-void dequant_f32(DType type, const std::byte* src, size_t blocks, float* dst);
 
 /// Dequantises `blocks` blocks of `type` into `to` (F32, BF16 or F16) with the kernels of ISA
 /// level `isa`: Isa::Scalar runs the reference kernels and narrows in cache-sized batches, the

@@ -12,6 +12,7 @@
 
 #include "amn/amn.hpp"
 #include "io/tensor_data.hpp"
+#include "kernels/convert.hpp"
 #include "kernels/dequant.hpp"
 #include "kernels/gguf/blocks.hpp"
 
@@ -33,7 +34,7 @@ void check_geometry(DType type) {
 void check_bit_exact(DType type, const std::byte* blocks, size_t block_count, const std::vector<std::byte>& expected) {
   std::vector<float> got(expected.size() / sizeof(float));
   REQUIRE(got.size() == block_count * amn::info(type).block_elems);
-  amn::kernels::dequant_f32(type, blocks, block_count, got.data());
+  amn::kernels::dequant_elements(type, blocks, block_count, DType::F32, reinterpret_cast<std::byte*>(got.data()));
   for (size_t elem = 0; elem < got.size(); ++elem) {
     uint32_t got_bits;
     uint32_t want_bits;

@@ -93,8 +93,4 @@ void dequant_with(Isa isa, DType type, const std::byte* src, size_t blocks, DTyp
   dequant_reference(type, src, blocks, to, dst);
 }
 
-void dequant_f32(DType type, const std::byte* src, size_t blocks, float* dst) {
-  dequant_with(active_isa(), type, src, blocks, DType::F32, reinterpret_cast<std::byte*>(dst));
-}
-
 }  // namespace amn::kernels
