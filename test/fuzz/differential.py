@@ -8,6 +8,8 @@ the bytes) and through the canonical parser:
 
   safetensors  safetensors.deserialize                 (the safetensors package)
   gguf         gguf.GGUFReader                          (gguf-py, llama.cpp's Python reader)
+  ggml         ggml's gguf_init_from_file               (with --ggml-probe: test/fuzz/gguf_probe.cpp
+                                                         built against llama.cpp's libggml-base.a)
   npy, npz     numpy.load(allow_pickle=False)
   pth          torch.load(weights_only=True)            (only with --formats pth; needs torch)
 
@@ -39,6 +41,7 @@ AMN = os.environ.get("AMN_BIN", str(ROOT / "build" / "src" / "cli" / "amn"))
 SEEDS = {
     "safetensors": ["safetensors/dtypes.safetensors", "safetensors/numpy.safetensors"],
     "gguf": ["gguf/types.gguf", "gguf/v2.gguf", "gguf/align64.gguf", "gguf/meta_only.gguf"],
+    "ggml": ["gguf/types.gguf", "gguf/v2.gguf", "gguf/align64.gguf", "gguf/meta_only.gguf"],
     "npy": ["npz/f4.npy", "npz/fortran_i2.npy", "npz/be_f4.npy", "npz/scalar_f8.npy", "npz/c8.npy", "npz/b1.npy"],
     "npz": ["npz/savez.npz", "npz/compressed.npz"],
     "pth": ["pth/dtypes.pth", "pth/layouts.pth", "pth/bigendian.pth"],
@@ -64,6 +67,9 @@ KNOWN = [
      "unknown metadata or tensor types and GGUF versions other than 2 and 3 are refused"),
     ("gguf", "canonical", r"name.*(63|longer)|empty",
      "tensor names are at most 63 bytes and keys are non-empty (ggml's GGML_MAX_NAME)"),
+    ("ggml", "canonical", r"data ends at \d+ but the data section holds|file truncated",
+     "every tensor's data must lie inside the file at open time (gguf_init_from_file with no_alloc reads the header "
+     "only; llama.cpp's model loader refuses such a file later, before it maps the data)"),
     ("safetensors", "canonical", r"not UTF-8|UTF-8",
      "the header must be valid UTF-8 JSON (serde_json agrees; deserialize may not reach the check)"),
     ("npy", "canonical", r"padded|header length|newline|not a multiple of",
@@ -123,7 +129,7 @@ def header_end(fmt, data):
             return min(len(data), 8 + struct.unpack_from("<Q", data)[0])
         if fmt == "npy":
             return min(len(data), 10 + struct.unpack_from("<H", data, 8)[0])
-        if fmt == "gguf":
+        if fmt in ("gguf", "ggml"):
             import gguf
             with tempfile.NamedTemporaryFile(suffix=".gguf") as tmp:
                 tmp.write(data)
@@ -230,8 +236,26 @@ def numpy_tensor(array):
     return name, list(array.shape), contiguous.tobytes()
 
 
+GGML_PROBE = os.environ.get("GGML_PROBE")
+
+
 def canonical(fmt, path):
     """{name: (dtype, shape, bytes)} as the canonical parser reads `path`; raises if it refuses."""
+    if fmt == "ggml":
+        proc = subprocess.run([GGML_PROBE, str(path)], capture_output=True, text=True, timeout=60,
+                              preexec_fn=CAP.restore_in_child)
+        if proc.returncode != 0:
+            raise ValueError("gguf_init_from_file refused: " + proc.stderr.strip().splitlines()[-1:][0][:200]
+                             if proc.stderr.strip() else "gguf_init_from_file refused")
+        data = pathlib.Path(path).read_bytes()
+        out = {}
+        for line in proc.stdout.splitlines()[1:]:
+            name, dtype, ne, offset, size = line.split("\t")
+            dims = [int(d) for d in ne.split(",")]
+            while len(dims) > 1 and dims[-1] == 1:
+                dims.pop()
+            out[name] = (dtype.upper(), list(reversed(dims)), data[int(offset):int(offset) + int(size)])
+        return out
     if fmt == "safetensors":
         import safetensors
         return {name: (t["dtype"], list(t["shape"]), bytes(t["data"]))
@@ -287,13 +311,14 @@ def amn_read(fmt, path, workdir):
     tensors = {t["name"]: (t["dtype"], t["shape"], None) for t in report["tensors"]}
     if not tensors:
         return True, tensors
-    out = pathlib.Path(workdir) / ("out.gguf" if fmt == "gguf" else "out.safetensors")
-    args = [AMN, "convert", str(path), "-o", str(out), "--force"] + (["--to", "gguf"] if fmt == "gguf" else [])
+    gguf_like = fmt in ("gguf", "ggml")
+    out = pathlib.Path(workdir) / ("out.gguf" if gguf_like else "out.safetensors")
+    args = [AMN, "convert", str(path), "-o", str(out), "--force"] + (["--to", "gguf"] if gguf_like else [])
     proc = subprocess.run(args, capture_output=True, text=True, timeout=60, preexec_fn=CAP.restore_in_child)
     if proc.returncode != 0:
         return False, proc.stderr.strip()
     try:
-        written = canonical("gguf" if fmt == "gguf" else "safetensors", out)
+        written = canonical(fmt if gguf_like else "safetensors", out)
     except Exception as error:  # noqa: BLE001
         written = {name: (None, None, f"amn's output unreadable: {type(error).__name__}") for name in tensors}
     return True, {name: (dtype, shape, written[name][2] if name in written else b"?") for name, (dtype, shape, _) in tensors.items()}
@@ -306,7 +331,15 @@ def known(fmt, accepted_by, message):
     return None
 
 
-def compare(canon, mine):
+def compare(canon, mine, fmt=None):
+    if fmt == "ggml":  # ggml keeps ne[0..3], not the declared n_dims: compare without outer size-1 dims
+        def strip(shape):
+            shape = list(shape)
+            while shape and shape[0] == 1:
+                shape.pop(0)
+            return shape
+        canon = {k: (d, strip(sh), b) for k, (d, sh, b) in canon.items()}
+        mine = {k: (d, strip(sh), b) for k, (d, sh, b) in mine.items()}
     if set(canon) != set(mine):
         return f"names differ: {sorted(set(canon) ^ set(mine))[:4]}"
     for name in canon:
@@ -355,7 +388,7 @@ def run(formats, seed, mutants, verbose=False):
     stats = {}
     findings = []
     deliberate = []
-    modules = {"safetensors": "safetensors", "gguf": "gguf", "npy": "numpy", "npz": "numpy", "pth": "torch"}
+    modules = {"safetensors": "safetensors", "gguf": "gguf", "ggml": "gguf", "npy": "numpy", "npz": "numpy", "pth": "torch"}
     for fmt in formats:
         __import__(modules[fmt])  # before the memory cap: torch maps gigabytes of address space on import
     __import__("safetensors")  # reads amn's outputs
@@ -380,7 +413,7 @@ def run(formats, seed, mutants, verbose=False):
                 if canon is None and not ok:
                     counts["both refuse"] += 1
                 elif canon is not None and ok:
-                    difference = compare(canon, mine)
+                    difference = compare(canon, mine, fmt)
                     counts["both accept, equal" if difference is None else "both accept, DIFFERENT"] += 1
                     if difference:
                         findings.append(f"{where}: {difference}")
@@ -404,8 +437,11 @@ def main():
     parser.add_argument("--seed", default="0")
     parser.add_argument("--mutants", type=int, default=300, help="mutants per format")
     parser.add_argument("--formats", default="safetensors,gguf,npy,npz")
+    parser.add_argument("--ggml-probe", help="gguf_probe built from test/fuzz/gguf_probe.cpp: adds format ggml")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
+    global GGML_PROBE
+    GGML_PROBE = args.ggml_probe or GGML_PROBE
     stats, findings, deliberate = run(args.formats.split(","), args.seed, args.mutants, args.verbose)
     for fmt, counts in stats.items():
         print(f"{fmt}: {sum(counts.values())} mutants: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
