@@ -69,8 +69,12 @@ View simplify(const Tensor& tensor) {
   View view;
   for (size_t dim = 0; dim < tensor.shape.size(); ++dim) {
     if (tensor.shape[dim] == 1) continue;
-    if (!view.shape.empty() && view.strides.back() == tensor.strides[dim] * tensor.shape[dim]) {
-      view.shape.back() *= tensor.shape[dim];  // cannot overflow: the product of all dims is a valid count
+    // Checked arithmetic: a catalog from a library caller is validated only when it is read.
+    int64_t span = 0;
+    int64_t merged = 0;
+    if (!view.shape.empty() && !__builtin_mul_overflow(tensor.strides[dim], tensor.shape[dim], &span) &&
+        view.strides.back() == span && !__builtin_mul_overflow(view.shape.back(), tensor.shape[dim], &merged)) {
+      view.shape.back() = merged;
       view.strides.back() = tensor.strides[dim];
       continue;
     }
