@@ -28,6 +28,7 @@ import os
 import pathlib
 import random
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -385,13 +386,25 @@ CAP = MemoryCap()
 
 def run(formats, seed, mutants, verbose=False):
     """Returns {fmt: Counter of outcomes}, [findings], [deliberate differences]."""
-    stats = {}
-    findings = []
-    deliberate = []
     modules = {"safetensors": "safetensors", "gguf": "gguf", "ggml": "gguf", "npy": "numpy", "npz": "numpy", "pth": "torch"}
     for fmt in formats:
         __import__(modules[fmt])  # before the memory cap: torch maps gigabytes of address space on import
     __import__("safetensors")  # reads amn's outputs
+
+    def too_slow(signum, frame):
+        raise TimeoutError("the canonical parser took more than 20 s")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    try:
+        return run_all(formats, seed, mutants, verbose)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_all(formats, seed, mutants, verbose):
+    stats = {}
+    findings = []
+    deliberate = []
     with tempfile.TemporaryDirectory() as workdir, CAP:
         for fmt in formats:
             counts = collections.Counter()
@@ -405,9 +418,12 @@ def run(formats, seed, mutants, verbose=False):
                 path = pathlib.Path(workdir) / f"{stem}{suffix}"
                 path.write_bytes(data)
                 try:
+                    signal.alarm(20)  # gguf-py loops in Python over a declared count of 2^31 values
                     canon, canon_error = canonical(fmt, path), None
                 except Exception as error:  # noqa: BLE001 - any refusal of the canonical parser
                     canon, canon_error = None, f"{type(error).__name__}: {error}"
+                finally:
+                    signal.alarm(0)
                 ok, mine = amn_read(fmt, path, workdir)
                 where = f"{fmt} #{index} ({SEEDS[fmt][source]}: {how})"
                 if canon is None and not ok:
