@@ -48,6 +48,9 @@ constexpr uint16_t kSentinel16 = 0xFFFF;
 constexpr uint16_t kFlagEncrypted = 1u << 0;
 constexpr uint16_t kFlagDataDescriptor = 1u << 3;
 constexpr uint16_t kFlagStrongEncryption = 1u << 6;
+/// Bit 13: local header values masked (strong encryption of the central directory); miniz, which
+/// torch reads archives with, refuses it as encryption too.
+constexpr uint16_t kFlagMaskedLocalHeader = 1u << 13;
 
 constexpr uint16_t kMethodStored = 0;
 constexpr uint16_t kMethodDeflate = 8;
@@ -304,7 +307,7 @@ uint64_t check_local_header(const File& file, CentralEntry& entry, uint64_t dire
     fail_parse(path, where + ": method " + std::to_string(method) + " differs from the central directory's " +
                          std::to_string(entry.method));
   }
-  if ((flags & (kFlagEncrypted | kFlagStrongEncryption)) != 0) fail_unsupported(path, where + ": encrypted members are not supported");
+  if ((flags & (kFlagEncrypted | kFlagStrongEncryption | kFlagMaskedLocalHeader)) != 0) fail_unsupported(path, where + ": encrypted members are not supported");
   apply_zip64_extra(std::span<const std::byte>(variable).subspan(name_len), values, false, path, where,
                     variable_offset + name_len);
   // With a data descriptor (flag bit 3) the local header may carry zeros instead of the values.
@@ -379,7 +382,7 @@ std::vector<ZipMember> read_zip_directory(const File& file, const Limits& limits
     apply_zip64_extra(cursor.take(extra_len, "central directory extra"), values, true, path, where, extra_offset);
     cursor.skip(comment_len, "central directory comment");
     if (start_disk != 0 && start_disk != kSentinel16) fail_unsupported(path, where + ": multi-disk archives are not supported");
-    if ((entry.flags & (kFlagEncrypted | kFlagStrongEncryption)) != 0) {
+    if ((entry.flags & (kFlagEncrypted | kFlagStrongEncryption | kFlagMaskedLocalHeader)) != 0) {
       fail_unsupported(path, where + ": encrypted members are not supported" + at);
     }
     if (entry.method == kMethodStored) {
