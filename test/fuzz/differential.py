@@ -68,6 +68,9 @@ KNOWN = [
      "unknown metadata or tensor types and GGUF versions other than 2 and 3 are refused"),
     ("gguf", "canonical", r"name.*(63|longer)|empty",
      "tensor names are at most 63 bytes and keys are non-empty (ggml's GGML_MAX_NAME)"),
+    ("ggml", "canonical", r"byte size overflows",
+     "a tensor's byte size must fit in a signed 64-bit integer (ggml accepts up to 2^64 with no_alloc; no file "
+     "holds it)"),
     ("ggml", "canonical", r"data ends at \d+ but the data section holds|file truncated",
      "every tensor's data must lie inside the file at open time (gguf_init_from_file with no_alloc reads the header "
      "only; llama.cpp's model loader refuses such a file later, before it maps the data)"),
@@ -98,6 +101,13 @@ KNOWN = [
      "only the element types amn converts are read (numpy reads any non-object descr)"),
     ("npz,pth", "canonical", r"local header.*truncated",
      "every local header field (its extra field too) must lie inside the file (torch's reader skips what it does not use)"),
+    ("npz,pth", "canonical", r"encrypted",
+     "the encryption flags (bits 0, 6 and 13) are refused in the local header as in the central directory "
+     "(zipfile reads only the central directory's)"),
+    ("npz,pth", "canonical", r"central directory .*truncated",
+     "every central directory field must lie inside the directory"),
+    ("npz,pth", "canonical", r"inflates to more than",
+     "a DEFLATE stream must end at its declared size (zipfile stops reading there)"),
     ("npz,pth", "canonical", r"contains NUL",
      "member names with a NUL byte are refused (case 46; zipfile and torch cut or keep them)"),
     ("npz,pth", "canonical", r"CRC-32 mismatch",
@@ -112,6 +122,8 @@ KNOWN_LAXER = [
     ("gguf", "amn", r"UnicodeDecodeError",
      "keys and strings are bytes to ggml (gguf_init_from_file does not check UTF-8); amn reads them as ggml does and "
      "shows them escaped, gguf-py decodes them strictly"),
+    ("pth", "amn", r"UnicodeDecodeError",
+     "ZIP member names are bytes (shown escaped); torch decodes the names of the records it lists as UTF-8"),
     ("npz", "amn", r"Bad CRC-32",
      "a stored (uncompressed) member's bytes are read by range straight from the file, as safetensors and GGUF data "
      "are, so its CRC-32 is not checked (a deflated member's is, as it is inflated); numpy's zipfile reads each member "
@@ -243,7 +255,7 @@ GGML_PROBE = os.environ.get("GGML_PROBE")
 def canonical(fmt, path):
     """{name: (dtype, shape, bytes)} as the canonical parser reads `path`; raises if it refuses."""
     if fmt == "ggml":
-        proc = subprocess.run([GGML_PROBE, str(path)], capture_output=True, text=True, timeout=60,
+        proc = subprocess.run([GGML_PROBE, str(path)], capture_output=True, text=True, errors="replace", timeout=60,
                               preexec_fn=CAP.restore_in_child)
         if proc.returncode != 0:
             raise ValueError("gguf_init_from_file refused: " + proc.stderr.strip().splitlines()[-1:][0][:200]
