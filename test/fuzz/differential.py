@@ -22,7 +22,6 @@ Used by test/cli/test_differential.py (default suite, fixed seed) and by hand fo
 """
 import argparse
 import collections
-import io
 import json
 import os
 import pathlib
@@ -33,7 +32,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "test" / "fixtures"
