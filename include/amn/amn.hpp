@@ -100,6 +100,7 @@ struct OutputInfo {
   uint64_t bytes = 0;
   uint64_t tensors = 0;
   bool kept = false;  ///< with a share: already present with the planned size and header, not rewritten
+  uint32_t crc32 = 0;  ///< CRC-32 of the bytes written (0 when kept or with dry_run)
 };
 
 /// What convert wrote (or, with dry_run, would write) and how.

@@ -472,17 +472,21 @@ class BatchRun {
     for (const auto& file : catalog.files) {
       if (auto stamp = input_stamp(fs::absolute(file).lexically_normal().string())) record.inputs.push_back(*stamp);
     }
-    std::vector<std::string> written;
-    for (const auto& out : result.outputs) written.push_back(out.path);
-    if (!result.index.empty()) written.push_back(result.index);
-    written.insert(written.end(), result.side_files.begin(), result.side_files.end());
-    for (const auto& path : written) {
-      const std::string rel = fs::path(path).lexically_relative(outdir_).string();
-      auto stamp = output_stamp(outdir_, rel);
+    // Weight files as the engine wrote them (size and CRC-32 from its windows); files it kept, the
+    // index and the side files (small) are read back.
+    auto add = [&](const std::string& path, std::optional<FileStamp> stamp) {
       if (!stamp) throw Error(ErrorCode::Io, path + ": cannot read back what was written");
       record.outputs.push_back(*stamp);
       outcome.outputs.push_back(path);
+    };
+    auto rel = [&](const std::string& path) { return fs::path(path).lexically_relative(outdir_).string(); };
+    for (const auto& out : result.outputs) {
+      add(out.path, out.kept ? output_stamp(outdir_, rel(out.path))
+                             : FileStamp{rel(out.path), out.bytes, static_cast<int64_t>(out.crc32)});
     }
+    std::vector<std::string> small = result.side_files;
+    if (!result.index.empty()) small.insert(small.begin(), result.index);
+    for (const auto& path : small) add(path, output_stamp(outdir_, rel(path)));
     journal_->append(record);
     outcome.status = "done";
     outcome.bytes = result.bytes_written;

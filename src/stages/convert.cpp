@@ -434,7 +434,10 @@ ConvertResult convert(const Catalog& catalog, const std::string& output, const C
   data_limits.max_alloc = std::min(data_limits.max_alloc, config.memory_budget);
   io::TensorData data(catalog, data_limits);
   if (streamed_input) data.set_stream_window(config.stream_window);
-  stages::run_engine(plan, mine, outputs, config, data, options.progress);
+  const std::vector<uint32_t> crcs = stages::run_engine(plan, mine, outputs, config, data, options.progress);
+  for (size_t mine_idx = 0, out_idx = 0; out_idx < result.outputs.size(); ++out_idx) {
+    if (!result.outputs[out_idx].kept) result.outputs[out_idx].crc32 = crcs[mine_idx++];
+  }
   data.finish();
   if (index_file) index_file->write_at(0, index_text.data(), index_text.size());
   std::optional<stages::ModelDirOutput> side_output;

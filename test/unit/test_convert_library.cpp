@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <tbb/global_control.h>
+#include <zlib.h>
 
 #include <cstring>
 #include <filesystem>
@@ -201,4 +202,24 @@ TEST_CASE("convert: no signal handler installed, no TBB parallelism limit left b
   }
   // the limit held while it ran (seen when a callback came during the run)
   if (parallelism_during != 0) CHECK(parallelism_during == 1);
+}
+
+TEST_CASE("convert: each output's crc32 is the CRC-32 of the file written, whatever the windows") {
+  TempDir dir;
+  const amn::Catalog catalog = amn::open_model(kTinyLlama);
+  for (const uint64_t chunk : {uint64_t{4096}, uint64_t{12345}, uint64_t{0}}) {
+    CAPTURE(chunk);
+    amn::ConvertOptions options = remember_options();
+    options.chunk_bytes = chunk;
+    options.max_shard_size = 300 << 10;  // several files
+    const amn::ConvertResult result =
+        amn::convert(catalog, (dir.path / ("out-" + std::to_string(chunk) + "/")).string(), options);
+    REQUIRE(result.outputs.size() >= 2);
+    for (const auto& output : result.outputs) {
+      std::ifstream file(output.path, std::ios::binary);
+      const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+      CHECK(bytes.size() == output.bytes);
+      CHECK(output.crc32 == static_cast<uint32_t>(::crc32(0, bytes.data(), static_cast<uInt>(bytes.size()))));
+    }
+  }
 }

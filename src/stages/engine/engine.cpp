@@ -14,9 +14,11 @@
 #include <cstring>
 #include <mutex>
 
+#include <libdeflate.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_pipeline.h>
+#include <zlib.h>
 
 #include "stages/engine/system.hpp"
 
@@ -98,7 +100,7 @@ EngineConfig configure(const ConvertOptions& options, uint64_t largest_file, dou
   return config;
 }
 
-void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
+std::vector<uint32_t> run_engine(const Plan& plan, const std::vector<FilePlan>& files,
                 std::vector<std::unique_ptr<io::OutputFile>>& outputs, const EngineConfig& config,
                 io::TensorData& data, Progress* progress) {
   tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, config.threads);
@@ -161,6 +163,11 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
   size_t next_file = 0;
   uint64_t next_offset = 0;
   tbb::enumerable_thread_specific<SourceScratch> scratch;
+  // CRC-32 of each window as filled, combined per file at the end (batch journals need no read-back)
+  std::vector<std::vector<uint32_t>> window_crcs(files.size());
+  for (size_t file_idx = 0; file_idx < files.size(); ++file_idx) {
+    window_crcs[file_idx].resize((files[file_idx].layout.file_size + config.window - 1) / config.window);
+  }
   const size_t tokens = config.buffers - (config.mode == io::WriteMode::Uring ? kQueuedWrites : 0);
   // Windows leave in order when the output or the input is a stream: standard output takes its
   // bytes in order, and standard input keeps only the input of `tokens` consecutive windows, which
@@ -223,6 +230,8 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
                   cursor = hi;
                 }
                 if (cursor < item.end) std::memset(window + (cursor - item.begin), 0, item.end - cursor);
+                window_crcs[item.file][item.begin / config.window] =
+                    static_cast<uint32_t>(libdeflate_crc32(0, window, item.end - item.begin));
                 return item;
               }) &
           tbb::make_filter<Item, void>(in_order ? tbb::filter_mode::serial_in_order : tbb::filter_mode::serial_out_of_order,
@@ -248,9 +257,18 @@ void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
             release(writer.reap(false));
           }));
   release(writer.drain());
+  std::vector<uint32_t> crcs(files.size(), 0);
   for (size_t file_idx = 0; file_idx < files.size(); ++file_idx) {
     if (direct[file_idx]) outputs[file_idx]->truncate(files[file_idx].layout.file_size);
+    const uint64_t size = files[file_idx].layout.file_size;
+    uLong crc = crc32(0, nullptr, 0);
+    for (size_t window_idx = 0; window_idx < window_crcs[file_idx].size(); ++window_idx) {
+      const uint64_t len = std::min(config.window, size - window_idx * config.window);
+      crc = crc32_combine(crc, window_crcs[file_idx][window_idx], static_cast<z_off_t>(len));
+    }
+    crcs[file_idx] = static_cast<uint32_t>(crc);
   }
+  return crcs;
 }
 
 }  // namespace amn::stages

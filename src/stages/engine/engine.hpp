@@ -52,7 +52,8 @@ inline constexpr uint64_t kDirectAlign = 4096;
 /// on any failure the caller's OutputFiles remove their temp files. When the output is standard
 /// output or the input standard input (config.stream_window > 0), windows are written in order:
 /// those that finish early wait, so the windows in flight are at most the pipeline's tokens apart.
-void run_engine(const Plan& plan, const std::vector<FilePlan>& files,
+/// Returns each file's CRC-32 (of all its bytes, computed from the windows as they were filled).
+[[nodiscard]] std::vector<uint32_t> run_engine(const Plan& plan, const std::vector<FilePlan>& files,
                 std::vector<std::unique_ptr<io::OutputFile>>& outputs, const EngineConfig& config,
                 io::TensorData& data, Progress* progress);
 
