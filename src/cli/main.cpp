@@ -326,6 +326,95 @@ amn::ConvertOptions make_convert_options(const Options& options, const std::stri
   return convert;
 }
 
+/// convert/remember --json: one object with the inputs, outputs and how the engine ran.
+void print_convert_json(const char* verb, const Options& options, const amn::ConvertOptions& convert,
+                        const amn::Catalog& catalog, const amn::ConvertResult& result, const std::string& format,
+                        double seconds) {
+  rapidjson::OStreamWrapper stream(std::cout);
+  rapidjson::Writer<rapidjson::OStreamWrapper> writer(stream);
+  writer.StartObject();
+  writer.Key("command");
+  writer.String(verb);
+  writer.Key("dry_run");
+  writer.Bool(options.dry_run);
+  writer.Key("inputs");
+  writer.StartArray();
+  for (const auto& file : catalog.files) amn::io::write_json_string(writer, file);  // shard paths from an index
+  writer.EndArray();
+  writer.Key("outputs");
+  writer.StartArray();
+  for (const auto& out : result.outputs) {
+    writer.StartObject();
+    writer.Key("path");
+    amn::io::write_json_string(writer, out.path);
+    writer.Key("tensors");
+    writer.Uint64(out.tensors);
+    writer.Key("bytes");
+    writer.Uint64(out.bytes);
+    if (convert.share_count > 1) {
+      writer.Key("kept");
+      writer.Bool(out.kept);
+    }
+    writer.EndObject();
+  }
+  writer.EndArray();
+  writer.Key("index");
+  if (result.index.empty()) {
+    writer.Null();
+  } else {
+    amn::io::write_json_string(writer, result.index);
+  }
+  writer.Key("files");  // config.json, tokenizer, ... beside the weights (a model directory)
+  writer.StartArray();
+  for (const auto& file : result.side_files) amn::io::write_json_string(writer, file);
+  writer.EndArray();
+  if (convert.share_count > 1) {
+    writer.Key("files_pending");
+    writer.Uint64(result.files_pending);
+  }
+  writer.Key("format");
+  writer.String(format.c_str());
+  writer.Key("tensors");
+  writer.Uint64(result.tensors);
+  writer.Key("summary");
+  writer.String(result.summary.c_str());
+  writer.Key("bytes");
+  writer.Uint64(result.bytes_written);
+  writer.Key("seconds");
+  writer.Double(seconds);
+  writer.Key("peak_rss_bytes");
+  writer.Uint64(peak_rss_bytes());
+  writer.Key("threads");
+  writer.Uint(result.threads);
+  writer.Key("memory_budget");
+  writer.Uint64(result.memory_budget);
+  writer.Key("chunk_bytes");
+  writer.Uint64(result.chunk_bytes);
+  writer.Key("io");
+  writer.String(result.io_mode.c_str());
+  writer.EndObject();
+  std::cout << '\n';
+}
+
+/// convert/remember's lines on stderr: what was written, what was done, a share's state.
+void print_convert_done(const char* verb, const Options& options, const amn::ConvertOptions& convert,
+                        const amn::ConvertResult& result, const std::string& output, double seconds) {
+  std::cerr << "amn: " << verb << " " << amn::io::display(options.input) << " -> "
+            << (result.outputs.size() == 1 ? amn::io::display(result.outputs.front().path)
+                                           : amn::io::display(output) + " (" + std::to_string(result.outputs.size()) + " shards)")
+            << ": " << result.tensors << " tensors, " << amn::cli::human_bytes(result.bytes_written) << " in "
+            << seconds << " s\n"
+            << "amn: " << result.summary << '\n';
+  if (convert.share_count > 1) {
+    const auto kept = std::count_if(result.outputs.begin(), result.outputs.end(), [](const auto& out) { return out.kept; });
+    std::cerr << "amn: task " << convert.share_index << "/" << convert.share_count << ": " << result.outputs.size()
+              << " file(s) of this share (" << kept << " already present), "
+              << (result.files_pending == 0 ? "the model is complete"
+                                            : std::to_string(result.files_pending) + " file(s) of other tasks pending")
+              << '\n';
+  }
+}
+
 int run_convert(const Options& options, const char* verb) {
   amn::ConvertOptions convert = make_convert_options(options, verb);
   const std::string format = convert.target == amn::Target::Gguf ? "gguf" : "safetensors";
@@ -362,87 +451,11 @@ int run_convert(const Options& options, const char* verb) {
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (options.json) {
-    rapidjson::OStreamWrapper stream(std::cout);
-    rapidjson::Writer<rapidjson::OStreamWrapper> writer(stream);
-    writer.StartObject();
-    writer.Key("command");
-    writer.String(verb);
-    writer.Key("dry_run");
-    writer.Bool(options.dry_run);
-    writer.Key("inputs");
-    writer.StartArray();
-    for (const auto& file : catalog.files) amn::io::write_json_string(writer, file);  // shard paths from an index
-    writer.EndArray();
-    writer.Key("outputs");
-    writer.StartArray();
-    for (const auto& out : result.outputs) {
-      writer.StartObject();
-      writer.Key("path");
-      amn::io::write_json_string(writer, out.path);
-      writer.Key("tensors");
-      writer.Uint64(out.tensors);
-      writer.Key("bytes");
-      writer.Uint64(out.bytes);
-      if (convert.share_count > 1) {
-        writer.Key("kept");
-        writer.Bool(out.kept);
-      }
-      writer.EndObject();
-    }
-    writer.EndArray();
-    writer.Key("index");
-    if (result.index.empty()) {
-      writer.Null();
-    } else {
-      amn::io::write_json_string(writer, result.index);
-    }
-    writer.Key("files");  // config.json, tokenizer, ... beside the weights (a model directory)
-    writer.StartArray();
-    for (const auto& file : result.side_files) amn::io::write_json_string(writer, file);
-    writer.EndArray();
-    if (convert.share_count > 1) {
-      writer.Key("files_pending");
-      writer.Uint64(result.files_pending);
-    }
-    writer.Key("format");
-    writer.String(format.c_str());
-    writer.Key("tensors");
-    writer.Uint64(result.tensors);
-    writer.Key("summary");
-    writer.String(result.summary.c_str());
-    writer.Key("bytes");
-    writer.Uint64(result.bytes_written);
-    writer.Key("seconds");
-    writer.Double(seconds);
-    writer.Key("peak_rss_bytes");
-    writer.Uint64(peak_rss_bytes());
-    writer.Key("threads");
-    writer.Uint(result.threads);
-    writer.Key("memory_budget");
-    writer.Uint64(result.memory_budget);
-    writer.Key("chunk_bytes");
-    writer.Uint64(result.chunk_bytes);
-    writer.Key("io");
-    writer.String(result.io_mode.c_str());
-    writer.EndObject();
-    std::cout << '\n';
+    print_convert_json(verb, options, convert, catalog, result, format, seconds);
   } else if (options.dry_run) {
     print_plan(result);
   } else if (!options.quiet) {
-    std::cerr << "amn: " << verb << " " << amn::io::display(options.input) << " -> "
-              << (result.outputs.size() == 1 ? amn::io::display(result.outputs.front().path)
-                                             : amn::io::display(output) + " (" + std::to_string(result.outputs.size()) + " shards)")
-              << ": " << result.tensors << " tensors, " << amn::cli::human_bytes(result.bytes_written) << " in "
-              << seconds << " s\n"
-              << "amn: " << result.summary << '\n';
-    if (convert.share_count > 1) {
-      const auto kept = std::count_if(result.outputs.begin(), result.outputs.end(), [](const auto& out) { return out.kept; });
-      std::cerr << "amn: task " << convert.share_index << "/" << convert.share_count << ": " << result.outputs.size()
-                << " file(s) of this share (" << kept << " already present), "
-                << (result.files_pending == 0 ? "the model is complete"
-                                              : std::to_string(result.files_pending) + " file(s) of other tasks pending")
-                << '\n';
-    }
+    print_convert_done(verb, options, convert, result, output, seconds);
   }
   return 0;
 }
