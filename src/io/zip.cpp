@@ -477,11 +477,11 @@ std::vector<std::byte> inflate_stream(const File& file, uint64_t offset, uint64_
   uint64_t consumed = 0;
   uint64_t produced = 0;
   bool ended = false;
+  std::array<std::byte, 1> probe{};  // where a full output's next byte would go (none may come)
   while (!ended && (produced < len || whole)) {
     if (produced == out.size()) {
       if (out.size() == len) {  // full: only the end of the stream may follow
         if (!whole) break;
-        std::array<std::byte, 1> probe{};
         stream.next_out = reinterpret_cast<Bytef*>(probe.data());
         stream.avail_out = 1;
       } else {

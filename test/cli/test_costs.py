@@ -165,3 +165,16 @@ def test_deflate_member_lying_about_its_size_costs_what_it_inflates_to(tmp_path)
     assert code == 1 and "inflated data ends before its declared uncompressed size" in err and str(src) in err
     assert not out.exists()
     assert peak < 64 * MiB, f"peak RSS {peak / MiB:.0f} MiB"
+
+
+def test_deflate_member_longer_than_declared_is_refused(tmp_path):
+    """A member that inflates past its declared size (the stream goes on after the last declared
+    byte): refused when read, nothing written. Found by fuzz_npz under ASan (the one-byte probe
+    for bytes past the end was used after its scope)."""
+    content = gen_npz.npy()
+    src = tmp_path / "long.npz"
+    src.write_bytes(gen_npz.archive([gen_npz.member("a.npy", content + b"\0" * 64, method=8, usize=len(content))]))
+    out = tmp_path / "out.safetensors"
+    proc = run("convert", src, "--dtype", "f32", "-o", out, check=1)
+    assert f"{src}: " in proc.stderr and "inflates to more than its declared uncompressed size" in proc.stderr
+    assert not out.exists()

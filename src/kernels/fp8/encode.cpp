@@ -6,6 +6,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "kernels/convert.hpp"
+
 namespace amn::kernels::fp8 {
 namespace {
 
@@ -27,7 +29,7 @@ float round_to(DType dtype, float value) {
     case DType::F32:
       return value;
     case DType::F16:
-      return static_cast<float>(static_cast<_Float16>(value));
+      return f16_to_f32(f32_to_f16(value));  // round to nearest even, as a float16 cast
     case DType::BF16: {
       uint32_t bits = std::bit_cast<uint32_t>(value);
       bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
