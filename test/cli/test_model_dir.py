@@ -184,14 +184,14 @@ def test_remember_dtype_rule_and_summary(tmp_path, dtype, want, summary):
 
 
 @pytest.mark.parametrize("case", ["tiny-llama-w4", "tiny-llama-w8", "tiny-llama-fp8", "tiny-llama-fp8-tensor",
-                                  "tiny-llama-gptq4"])
+                                  "tiny-llama-gptq4", "tiny-llama-awq4"])
 def test_remember_f32_is_the_library_decompression(case, tmp_path):
-    """compressed-tensors computes in the scale's dtype (bf16 here), GPTQModel in float16: `--dtype f32`
-    widens exactly those values (FP8 included), which are what test_transformers.py's logits rest on."""
+    """compressed-tensors computes in the scale's dtype (bf16 here), GPTQModel and AutoAWQ in float16:
+    `--dtype f32` widens exactly those values (FP8 included), which are what test_transformers.py's logits rest on."""
     run("remember", BASE / case, "--dtype", "f32", "-o", f"{tmp_path}/", "-q", check=0)
     got = weights(tmp_path)
     for name, want in st_load(BASE / f"{case}.layer0.safetensors").items():
-        assert want.dtype == ("F16" if "gptq" in case else "BF16")
+        assert want.dtype == ("F16" if "gptq" in case or "awq" in case else "BF16")
         assert got[name].dtype == "F32" and got[name].shape == want.shape, name
         assert (values(got[name]) == values(want)).all(), name
 

@@ -2,10 +2,11 @@
 `AutoModelForCausalLM.from_pretrained(DIR)` on amn's `remember`/`convert -o DIR/` output of the
 tiny Llama models in test/fixtures/hfdir/ (saved by transformers; quantised by compressed-tensors:
 int4 group 32, int8 per channel, FP8 E4M3 per channel and per tensor; by GPTQModel: 4-bit group
-32) reports no missing, unexpected or mismatched weight, and in float32 gives
-exactly the logits committed beside each model (gen_hfdir.py, gen_hfdir_gptq.py: the library's own
-dequantised weights in the same model, one CPU thread; for the default BF16 output of GPTQ, whose
-library values are float16, those narrowed to bfloat16). The tokenizer loads from the same directory.
+32; by AutoAWQ: 4-bit GEMM group 32) reports no missing, unexpected or mismatched weight, and in
+float32 gives exactly the logits committed beside each model (gen_hfdir.py, gen_hfdir_gptq.py,
+gen_hfdir_awq.py: the library's own dequantised weights in the same model, one CPU thread; for the
+default BF16 output of GPTQ and AWQ, whose library values are float16, those narrowed to bfloat16).
+The tokenizer loads from the same directory.
 
 Run by `scripts/test.sh --clients` (scripts/setup.sh --clients installs torch and transformers)."""
 import pathlib
@@ -37,7 +38,8 @@ def logits(model, input_ids):
         return model.float()(input_ids=input_ids).logits
 
 
-QUANTISED = ["tiny-llama-w4", "tiny-llama-w8", "tiny-llama-fp8", "tiny-llama-fp8-tensor", "tiny-llama-gptq4"]
+QUANTISED = ["tiny-llama-w4", "tiny-llama-w8", "tiny-llama-fp8", "tiny-llama-fp8-tensor", "tiny-llama-gptq4",
+             "tiny-llama-awq4"]
 
 
 @pytest.mark.parametrize("case, command, args", [
@@ -45,6 +47,7 @@ QUANTISED = ["tiny-llama-w4", "tiny-llama-w8", "tiny-llama-fp8", "tiny-llama-fp8
     *[(case, "remember", []) for case in QUANTISED],  # bf16: the library's values narrowed (the same when bf16 already)
     ("tiny-llama-w4", "remember", ["--max-shard-size", "60KB"]),
     ("tiny-llama-gptq4", "remember", ["--dtype", "f16"]),  # GPTQModel computes in float16
+    ("tiny-llama-awq4", "remember", ["--dtype", "f16"]),  # so does AutoAWQ
     ("tiny-llama", "convert", []),
     ("tiny-llama-bin", "convert", []),  # transformers 4.x pickle shards + index: tiny-llama's weights
     ("tiny-llama", "convert", ["--dtype", "f32", "--max-shard-size", "100KB"]),
