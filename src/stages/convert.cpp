@@ -243,6 +243,12 @@ std::string index_json(const std::vector<FilePlan>& files, const Plan& plan, uin
 std::vector<FilePlan> plan_files(const Catalog& catalog, Plan& plan, const ConvertOptions& options,
                                  const OutputNames& names) {
   auto shards = split_shards(plan, options.max_shard_size);
+  // The input's metadata is passed as it is unless the plan changes it (or a GGUF output drops a
+  // safetensors `format` tag): a GGUF's arrays may hold ten million values, not to be copied.
+  const bool edited = !plan.gguf_updates.empty() ||
+                      (options.target == Target::Gguf && catalog.format == Format::Safetensors && catalog.find_meta("format"));
+  const std::vector<MetaEntry> updated = edited ? updated_metadata(catalog, plan.gguf_updates) : std::vector<MetaEntry>{};
+  const std::vector<MetaEntry>& metadata = edited ? updated : catalog.metadata;
   std::vector<FilePlan> files;
   for (size_t shard_idx = 0; shard_idx < shards.size(); ++shard_idx) {
     FilePlan file;
@@ -258,16 +264,10 @@ std::vector<FilePlan> plan_files(const Catalog& catalog, Plan& plan, const Conve
         split_keys.push_back(meta_int("split.tensors.count", MetaType::I32, plan.tensors.size()));
       }
       // As llama.cpp's gguf-split: the model's KV pairs live in the first split only.
-      // The input's metadata is passed as it is unless --gguf-kv changes it (or a safetensors
-      // `format` tag is dropped): a GGUF's arrays may hold ten million values, not to be copied.
       static const std::vector<MetaEntry> kNone;
-      std::vector<MetaEntry> updated;
-      const bool edited = !plan.gguf_updates.empty() || (catalog.format == Format::Safetensors && catalog.find_meta("format"));
-      if (shard_idx == 0 && edited) updated = updated_metadata(catalog, plan.gguf_updates);
-      const std::vector<MetaEntry>& metadata = shard_idx != 0 ? kNone : edited ? updated : catalog.metadata;
-      file.layout = formats::layout_gguf(out, metadata, split_keys);
+      file.layout = formats::layout_gguf(out, shard_idx == 0 ? metadata : kNone, split_keys);
     } else {
-      file.layout = formats::layout_safetensors(out, safetensors_metadata(catalog.metadata));
+      file.layout = formats::layout_safetensors(out, safetensors_metadata(metadata));
     }
     for (size_t pos = 0; pos < file.tensors.size(); ++pos) plan.tensors[file.tensors[pos]].out.offset = out[pos].offset;
     files.push_back(std::move(file));

@@ -79,6 +79,26 @@ def test_gguf_to_safetensors_to_gguf_keeps_every_kv_with_its_type(source, tmp_pa
         assert metadata["t.arr_i32"].startswith("gguf:array:")
 
 
+@pytest.mark.parametrize("dtype, ftype", [(None, gguf.LlamaFileType.MOSTLY_BF16), ("f16", gguf.LlamaFileType.MOSTLY_F16),
+                                          ("f32", gguf.LlamaFileType.ALL_F32)])
+def test_a_remembered_quantised_gguf_names_the_type_written(dtype, ftype, tmp_path):
+    """general.file_type describes the tensors written, in a GGUF output and in the GGUF metadata a
+    safetensors output carries: a remembered Q4_K_M model is BF16 (or --dtype), so the GGUF made
+    back from it is not labelled Q4_K_M (llama.cpp prints the label)."""
+    quantised = tmp_path / "q4km.gguf"
+    run("convert", SOURCE, "--quant", "Q4_K_M", "-o", quantised, "-q", check=0)
+    assert kv_pairs(quantised)["general.file_type"][1] == gguf.LlamaFileType.MOSTLY_Q4_K_M
+    middle, direct, back = tmp_path / "model.safetensors", tmp_path / "direct.gguf", tmp_path / "back.gguf"
+    for out in (middle, direct):
+        run("remember", quantised, "-o", out, "-q", *(["--dtype", dtype] if dtype else []), check=0)
+    assert st_metadata(middle)["general.file_type"] == f"gguf:u32:{int(ftype)}"
+    run("convert", middle, "-o", back, "-q", check=0)
+    for out in (direct, back):
+        pairs = kv_pairs(out)
+        assert pairs["general.file_type"] == ([gguf.GGUFValueType.UINT32], ftype), out.name
+        assert pairs["general.quantization_version"][1] == gguf.GGML_QUANT_VERSION
+
+
 def test_a_large_vocabulary_stays_compact(tmp_path):
     vocab = vocabulary(128 * 1024)
     path = every_type_gguf(tmp_path / "in.gguf", vocab)

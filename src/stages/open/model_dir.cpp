@@ -154,6 +154,19 @@ fs::path model_directory(const Catalog& catalog) {
   return fs::is_regular_file(dir / kConfigName, error) ? dir : fs::path();
 }
 
+std::optional<DType> dominant_float_type(const std::vector<formats::OutTensor>& written) {
+  std::map<DType, uint64_t> elements;
+  for (const auto& tensor : written) {
+    if (tensor.dtype == DType::F32 || tensor.dtype == DType::F16 || tensor.dtype == DType::BF16) {
+      elements[tensor.dtype] += element_count(tensor.shape).value_or(0);
+    }
+  }
+  if (elements.empty()) return std::nullopt;
+  return std::max_element(elements.begin(), elements.end(),
+                          [](const auto& left, const auto& right) { return left.second < right.second; })
+      ->first;
+}
+
 ConfigEdit config_edit_for(const std::vector<formats::OutTensor>& written, bool retyped) {
   ConfigEdit edit;
   if (!retyped) return edit;
@@ -161,14 +174,9 @@ ConfigEdit config_edit_for(const std::vector<formats::OutTensor>& written, bool 
   edit.skip_files = {"quantize_config.json", "quant_config.json"};
   static const std::map<DType, const char*> kTorchNames = {
       {DType::F32, "float32"}, {DType::F16, "float16"}, {DType::BF16, "bfloat16"}};
-  std::map<DType, uint64_t> elements;
-  for (const auto& tensor : written) {
-    if (kTorchNames.count(tensor.dtype) != 0) elements[tensor.dtype] += element_count(tensor.shape).value_or(0);
-  }
-  if (elements.empty()) return edit;
-  auto most = std::max_element(elements.begin(), elements.end(),
-                               [](const auto& left, const auto& right) { return left.second < right.second; });
-  const std::string value = std::string("\"") + kTorchNames.at(most->first) + "\"";
+  const std::optional<DType> most = dominant_float_type(written);
+  if (!most) return edit;
+  const std::string value = std::string("\"") + kTorchNames.at(*most) + "\"";
   edit.set = {{"torch_dtype", value}, {"dtype", value}};
   return edit;
 }

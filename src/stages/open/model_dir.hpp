@@ -37,6 +37,9 @@ struct ConfigEdit {
 /// config.json), else empty.
 [[nodiscard]] std::filesystem::path model_directory(const Catalog& catalog);
 
+/// The float type (F32, F16 or BF16) holding most elements of `written`, or none.
+[[nodiscard]] std::optional<DType> dominant_float_type(const std::vector<formats::OutTensor>& written);
+
 /// The edit that makes config.json describe `written` (the output tensors) when `retyped`
 /// (remember or --dtype, which dequantise every scheme): `quantization_config` removed,
 /// quantize_config.json / quant_config.json left behind, and `torch_dtype` and `dtype` (the names

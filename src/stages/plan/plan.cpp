@@ -77,8 +77,6 @@ Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limi
   if (!options.quant.empty()) return make_quant_plan(catalog, options, limits);
   if (!options.encode.empty()) return make_encode_plan(catalog, options, limits);
   Plan plan;
-  if (options.target == Target::Gguf && options.dtype) plan.gguf_updates = gguf_file_type_updates(*options.dtype);
-  plan.gguf_updates.insert(plan.gguf_updates.end(), options.gguf_kv.begin(), options.gguf_kv.end());
   // remember, or convert to a float --dtype: multi-tensor schemes replace their companions by
   // one dequantised tensor each, placed where its anchor tensor was (a plain cast of FP8 codes
   // without their scales would be wrong).
@@ -110,7 +108,16 @@ Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limi
   }
   std::vector<formats::OutTensor> written;
   for (const auto& planned : plan.tensors) written.push_back(planned.out);
-  plan.config_edit = config_edit_for(written, options.dequantize || options.dtype.has_value());
+  const bool retyped = options.dequantize || options.dtype.has_value();
+  plan.config_edit = config_edit_for(written, retyped);
+  // general.file_type names the type written, in a GGUF output and in GGUF metadata carried into
+  // safetensors (a remembered Q4_K_M model is not Q4_K_M any more): --dtype, else the float type
+  // holding most elements.
+  const std::optional<DType> written_type = options.dtype ? options.dtype : dominant_float_type(written);
+  if (retyped && written_type && (options.target == Target::Gguf || catalog.find_meta("general.file_type"))) {
+    plan.gguf_updates = gguf_file_type_updates(*written_type);
+  }
+  plan.gguf_updates.insert(plan.gguf_updates.end(), options.gguf_kv.begin(), options.gguf_kv.end());
   return plan;
 }
 

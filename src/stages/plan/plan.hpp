@@ -28,8 +28,9 @@ struct PlannedTensor {
 struct Plan {
   std::vector<PlannedTensor> tensors;
   std::string scheme;          ///< multi-tensor schemes dequantised ("" when none)
-  /// GGUF output: KV pairs that replace the input's (llama-quantize's rule: the key is removed
-  /// and appended after the others), e.g. general.file_type for the types written.
+  /// KV pairs that replace the input's in a GGUF output, or in GGUF metadata carried into a
+  /// safetensors output (llama-quantize's rule: the key is removed and appended after the
+  /// others), e.g. general.file_type for the types written.
   std::vector<MetaEntry> gguf_updates;
   /// A model-directory output: how config.json and the side files change (model_dir.hpp). An
   /// encoder's plan sets `quantization_config` here.
