@@ -41,8 +41,8 @@ struct Options {
   std::string to;  ///< "" = safetensors, or gguf with --quant
   std::string dtype;
   std::string quant;
-  uint64_t blocksize = 64;        ///< --blocksize (bnb-nf4/fp4)
-  std::string scheme = "channel";  ///< --scheme (fp8)
+  uint64_t blocksize = 0;          ///< --blocksize (bnb-nf4/fp4); 0: not given
+  std::string scheme;              ///< --scheme (fp8); "": not given
   std::vector<std::string> skip;   ///< --skip (encoders)
   std::string imatrix;
   std::vector<std::string> gguf_kv;
@@ -296,10 +296,20 @@ amn::ConvertOptions make_convert_options(const Options& options, const std::stri
   const bool gguf = !options.quant.empty() || options.output.ends_with(".gguf");
   const std::string format = !options.to.empty() ? options.to : gguf ? "gguf" : "safetensors";
   convert.target = format == "gguf" ? amn::Target::Gguf : amn::Target::Safetensors;
+  // An encoder option another output would ignore is refused, not dropped.
+  if (options.blocksize != 0 && format != "bnb-nf4" && format != "bnb-fp4") {
+    throw amn::Error(amn::ErrorCode::Usage, "--blocksize is for --to bnb-nf4 or bnb-fp4, not " + format);
+  }
+  if (!options.scheme.empty() && format != "fp8") {
+    throw amn::Error(amn::ErrorCode::Usage, "--scheme is for --to fp8, not " + format);
+  }
+  if (!options.skip.empty() && !format.starts_with("bnb-") && format != "fp8") {
+    throw amn::Error(amn::ErrorCode::Usage, "--skip is for the encoders (--to bnb-nf4, bnb-fp4, bnb-int8, fp8), not " + format);
+  }
   if (format.starts_with("bnb-") || format == "fp8") {
     convert.encode = format;
-    convert.bnb_blocksize = options.blocksize;
-    convert.fp8_scheme = options.scheme;
+    if (options.blocksize != 0) convert.bnb_blocksize = options.blocksize;
+    if (!options.scheme.empty()) convert.fp8_scheme = options.scheme;
     convert.encode_skip = options.skip;
   }
   if (!options.dtype.empty()) convert.dtype = kDtypeChoices.at(options.dtype);

@@ -150,3 +150,19 @@ def test_quantised_input_and_bad_options_are_refused(tmp_path):
     run("convert", INPUT, "--to", "bnb-nf4", "--blocksize", "48", "-o", out, check=2)
     run("convert", INPUT, "--to", "fp8", "--dtype", "bf16", "-o", out, check=2)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--to", "bnb-int8", "--blocksize", "128"], "--blocksize"),
+    (["--to", "fp8", "--blocksize", "128"], "--blocksize"),
+    (["--to", "bnb-nf4", "--scheme", "block"], "--scheme"),
+    (["--to", "gguf", "--scheme", "tensor"], "--scheme"),
+    (["--to", "safetensors", "--skip", "mlp"], "--skip"),
+])
+def test_an_encoder_option_the_output_would_ignore_is_refused(args, option, tmp_path):
+    """--blocksize (bnb 4-bit), --scheme (fp8) and --skip (encoders) are refused beside another
+    --to instead of being dropped silently; nothing is written."""
+    out = tmp_path / "out"
+    proc = run("convert", INPUT, *args, "-o", f"{out}/", check=2)
+    assert option in proc.stderr and args[1] in proc.stderr, proc.stderr
+    assert not out.exists()
