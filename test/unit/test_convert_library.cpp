@@ -3,7 +3,6 @@
 // no temporary files), and no process-wide side effects (signal handlers, oneTBB limits).
 #include <doctest/doctest.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <tbb/global_control.h>
 #include <zlib.h>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "amn/amn.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 
@@ -24,24 +24,12 @@ namespace {
 
 const std::string kTinyLlama = std::string(AMN_SOURCE_DIR) + "/samples/tiny-llama.gguf";
 
-/// A scratch directory removed at the end of the test.
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("amn-test-convert-library-" + std::to_string(::getpid()));
-  TempDir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  /// Names of everything in the directory (temporary files included).
-  [[nodiscard]] std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path)) names.push_back(entry.path().filename().string());
-    return names;
-  }
-};
+/// Names of everything in `dir` (temporary files included).
+std::vector<std::string> entries(const amn::test::TempDir& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir.path())) names.push_back(entry.path().filename().string());
+  return names;
+}
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -85,13 +73,13 @@ void* handler_of(int signo) {
 }  // namespace
 
 TEST_CASE("convert: a cancel set before the start stops it with Cancelled and leaves nothing") {
-  TempDir dir;
+  const amn::test::TempDir dir("convert-library");
   const amn::Catalog catalog = amn::open_model(kTinyLlama);
   amn::Progress progress;
   progress.cancel = true;
   amn::ConvertOptions options = remember_options();
   options.progress = &progress;
-  const std::string output = (dir.path / "tiny.safetensors").string();
+  const std::string output = (dir / "tiny.safetensors").string();
   try {
     (void)amn::convert(catalog, output, options);
     FAIL("convert did not stop");
@@ -99,14 +87,14 @@ TEST_CASE("convert: a cancel set before the start stops it with Cancelled and le
     CHECK(error.code() == amn::ErrorCode::Cancelled);
     CHECK(std::string(error.what()) == output + ": conversion cancelled");
   }
-  CHECK(dir.entries().empty());
+  CHECK(entries(dir).empty());
   CHECK(progress.bytes_done == 0);
 }
 
 TEST_CASE("convert: a cancel while it runs removes every partial output, shards and index included") {
-  TempDir dir;
-  const amn::Catalog catalog = amn::open_model(write_big_model(dir.path / "big.safetensors", 8192));  // 32 MiB
-  fs::create_directories(dir.path / "out");
+  const amn::test::TempDir dir("convert-library");
+  const amn::Catalog catalog = amn::open_model(write_big_model(dir / "big.safetensors", 8192));  // 32 MiB
+  fs::create_directories(dir / "out");
   amn::ConvertOptions options = remember_options();
   options.dtype = amn::DType::BF16;
   options.chunk_bytes = 4096;
@@ -116,7 +104,7 @@ TEST_CASE("convert: a cancel while it runs removes every partial output, shards 
   uint64_t done_when_cancelled = 0;
   try {
     (void)amn::convert_with_progress(
-        catalog, (dir.path / "out").string(), options,
+        catalog, (dir / "out").string(), options,
         [&](amn::Progress& live) {
           if (live.bytes_done > 0 && !live.cancel) {
             done_when_cancelled = live.bytes_done;
@@ -131,11 +119,11 @@ TEST_CASE("convert: a cancel while it runs removes every partial output, shards 
   }
   CHECK(done_when_cancelled > 0);
   CHECK(progress.bytes_done < progress.bytes_total);
-  CHECK(fs::is_empty(dir.path / "out"));
+  CHECK(fs::is_empty(dir / "out"));
 }
 
 TEST_CASE("convert_with_progress: the callback sees the counters, the last call the final ones") {
-  TempDir dir;
+  const amn::test::TempDir dir("convert-library");
   const amn::Catalog catalog = amn::open_model(kTinyLlama);
   uint64_t calls = 0;
   bool monotonic = true;
@@ -143,7 +131,7 @@ TEST_CASE("convert_with_progress: the callback sees the counters, the last call 
     uint64_t bytes_done = 0, bytes_total = 0, tensors_done = 0, tensors_total = 0;
   } last;
   const amn::ConvertResult result = amn::convert_with_progress(
-      catalog, (dir.path / "callback.safetensors").string(), remember_options(),
+      catalog, (dir / "callback.safetensors").string(), remember_options(),
       [&](amn::Progress& live) {
         ++calls;
         monotonic = monotonic && live.bytes_done >= last.bytes_done;
@@ -158,23 +146,23 @@ TEST_CASE("convert_with_progress: the callback sees the counters, the last call 
   CHECK(last.tensors_total == catalog.tensors.size());
 
   // the same bytes as a plain convert
-  (void)amn::convert(catalog, (dir.path / "plain.safetensors").string(), remember_options());
-  CHECK(read_file(dir.path / "callback.safetensors") == read_file(dir.path / "plain.safetensors"));
+  (void)amn::convert(catalog, (dir / "plain.safetensors").string(), remember_options());
+  CHECK(read_file(dir / "callback.safetensors") == read_file(dir / "plain.safetensors"));
 }
 
 TEST_CASE("convert_with_progress: a callback that throws stops the conversion and its exception comes back") {
-  TempDir dir;
+  const amn::test::TempDir dir("convert-library");
   const amn::Catalog catalog = amn::open_model(kTinyLlama);
   amn::ConvertOptions options = remember_options();
   options.chunk_bytes = 4096;
-  CHECK_THROWS_WITH_AS(amn::convert_with_progress(catalog, (dir.path / "out.safetensors").string(), options,
+  CHECK_THROWS_WITH_AS(amn::convert_with_progress(catalog, (dir / "out.safetensors").string(), options,
                                                   [](amn::Progress&) { throw std::runtime_error("display closed"); }),
                        "display closed", std::runtime_error);
-  CHECK(dir.entries().empty());
+  CHECK(entries(dir).empty());
 }
 
 TEST_CASE("convert: no signal handler installed, no TBB parallelism limit left behind") {
-  TempDir dir;
+  const amn::test::TempDir dir("convert-library");
   const amn::Catalog catalog = amn::open_model(kTinyLlama);
   const int signals[] = {SIGINT, SIGTERM, SIGXFSZ, SIGPIPE};
   std::vector<void*> before;
@@ -184,7 +172,7 @@ TEST_CASE("convert: no signal handler installed, no TBB parallelism limit left b
   size_t parallelism_during = 0;
   amn::ConvertOptions options = remember_options();
   options.chunk_bytes = 4096;
-  (void)amn::convert_with_progress(catalog, (dir.path / "out.safetensors").string(), options, [&](amn::Progress& live) {
+  (void)amn::convert_with_progress(catalog, (dir / "out.safetensors").string(), options, [&](amn::Progress& live) {
     if (live.bytes_done > 0 && parallelism_during == 0) {
       parallelism_during = tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism);
     }
@@ -193,7 +181,7 @@ TEST_CASE("convert: no signal handler installed, no TBB parallelism limit left b
   amn::Progress cancelled;
   cancelled.cancel = true;
   options.progress = &cancelled;
-  CHECK_THROWS_AS((void)amn::convert(catalog, (dir.path / "failed.safetensors").string(), options), amn::Error);
+  CHECK_THROWS_AS((void)amn::convert(catalog, (dir / "failed.safetensors").string(), options), amn::Error);
 
   CHECK(tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism) == parallelism_before);
   for (size_t signal_idx = 0; signal_idx < std::size(signals); ++signal_idx) {
@@ -205,7 +193,7 @@ TEST_CASE("convert: no signal handler installed, no TBB parallelism limit left b
 }
 
 TEST_CASE("convert: each output's crc32 is the CRC-32 of the file written, whatever the windows") {
-  TempDir dir;
+  const amn::test::TempDir dir("convert-library");
   const amn::Catalog catalog = amn::open_model(kTinyLlama);
   for (const uint64_t chunk : {uint64_t{4096}, uint64_t{12345}, uint64_t{0}}) {
     CAPTURE(chunk);
@@ -213,7 +201,7 @@ TEST_CASE("convert: each output's crc32 is the CRC-32 of the file written, whate
     options.chunk_bytes = chunk;
     options.max_shard_size = 300 << 10;  // several files
     const amn::ConvertResult result =
-        amn::convert(catalog, (dir.path / ("out-" + std::to_string(chunk) + "/")).string(), options);
+        amn::convert(catalog, (dir / ("out-" + std::to_string(chunk) + "/")).string(), options);
     REQUIRE(result.outputs.size() >= 2);
     for (const auto& output : result.outputs) {
       std::ifstream file(output.path, std::ios::binary);

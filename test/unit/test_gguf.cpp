@@ -3,7 +3,6 @@
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
 
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -14,6 +13,7 @@
 #include "amn/amn.hpp"
 #include "formats/formats.hpp"
 #include "io/tensor_data.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 
@@ -198,7 +198,8 @@ TEST_CASE("layout_gguf output reads back with the same tensors, bytes and metada
   std::vector<amn::MetaEntry> metadata = source.metadata;
   metadata.push_back({"general.alignment", u32_value(64)});
   metadata.push_back({"split.count", amn::MetaValue{amn::MetaType::U16, amn::MetaType::U8, uint64_t{3}}});
-  fs::path path = fs::temp_directory_path() / ("amn-test-gguf-" + std::to_string(::getpid()) + ".gguf");
+  const amn::test::TempDir dir("gguf");
+  const fs::path path = dir / "out.gguf";
   auto out = write_gguf(source, metadata, path);
   auto back = amn::formats::read_gguf(path.string(), amn::Limits{});
 
@@ -225,7 +226,6 @@ TEST_CASE("layout_gguf output reads back with the same tensors, bytes and metada
     CHECK(back_data.read_all(idx) == source_data.read_all(idx));
   }
   CHECK(fs::file_size(path) % 32 == 0);
-  fs::remove(path);
 }
 
 TEST_CASE("layout_gguf refuses what GGUF cannot hold, naming the tensor") {

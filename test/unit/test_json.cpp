@@ -5,7 +5,6 @@
 // recognition with an error naming the side file.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -14,6 +13,7 @@
 #include "io/budget.hpp"
 #include "io/json.hpp"
 #include "scheme_fixtures.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 
@@ -88,12 +88,12 @@ TEST_CASE("JSON: the DOM is charged to the current heap budget as it is built") 
 }
 
 TEST_CASE("JSON: a file above the size cap is refused before it is read") {
-  const fs::path path = fs::temp_directory_path() / ("amn-test-json-" + std::to_string(::getpid()) + ".json");
+  const amn::test::TempDir dir("json");
+  const fs::path path = dir / "big.json";
   std::ofstream(path) << "{" << std::string(98, ' ') << "}";
   scheme_test::check_refused([&] { (void)amn::io::read_json_file(path.string(), 99, ""); }, path.string(), "limit",
                              "JSON of 100 bytes is above the cap of 99 bytes");
   CHECK(amn::io::read_json_file(path.string(), 100, "").IsObject());
-  fs::remove(path);
 }
 
 TEST_CASE("JSON: a side file is parsed once per scheme context, and must be an object") {
@@ -110,8 +110,8 @@ TEST_CASE("JSON: a side file is parsed once per scheme context, and must be an o
 
 TEST_CASE("JSON: a config.json just above the side-file cap beside a GPTQ layer is refused naming it") {
   // Written here rather than committed: 16 MiB of valid JSON (an object of spaces).
-  const fs::path dir = fs::temp_directory_path() / ("amn-test-json-cap-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const amn::test::TempDir scratch("json-cap");
+  const fs::path& dir = scratch.path();
   fs::copy_file(fs::path(AMN_SOURCE_DIR) / "test/hostile/json/63-config-not-object/model.safetensors",
                 dir / "model.safetensors");
   std::ofstream(dir / "config.json") << "{" << std::string(amn::io::kMaxSideJsonBytes, ' ') << "}";
@@ -121,7 +121,6 @@ TEST_CASE("JSON: a config.json just above the side-file cap beside a GPTQ layer 
       (dir / "config.json").string(), "limit",
       "JSON of " + std::to_string(amn::io::kMaxSideJsonBytes + 2) + " bytes is above the cap of " +
           std::to_string(amn::io::kMaxSideJsonBytes) + " bytes");
-  fs::remove_all(dir);
 }
 
 TEST_CASE("JSON: hostile side files (test/hostile/json/expect_side.tsv) are refused naming the side file") {

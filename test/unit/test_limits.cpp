@@ -15,6 +15,7 @@
 #include "formats/pickle.hpp"
 #include "io/budget.hpp"
 #include "unit/stored_zip.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 
@@ -69,12 +70,10 @@ const std::string kProto2 = "\x80\x02";
 
 /// A torch archive holding `pickle` as archive/data.pkl and 16 bytes as storage "0", written to
 /// a temporary file.
-fs::path write_archive(const std::string& name, const std::string& pickle) {
+fs::path write_archive(const amn::test::TempDir& dir, const std::string& name, const std::string& pickle) {
   const std::string storage(16, '\0');
-  fs::path path = fs::temp_directory_path() / name;
-  std::ofstream(path, std::ios::binary) << amn::test::stored_zip(
-      {{"archive/data.pkl", pickle}, {"archive/byteorder", "little"}, {"archive/data/0", storage}});
-  return path;
+  return dir.write(name, amn::test::stored_zip(
+                             {{"archive/data.pkl", pickle}, {"archive/byteorder", "little"}, {"archive/data/0", storage}}));
 }
 
 double seconds_to_open(const fs::path& path, amn::Catalog& catalog) {
@@ -167,12 +166,12 @@ TEST_CASE("a list shared by many entries and filled afterwards is scanned once")
   std::string pickle = cat({kProto2, "]", put(0), "0}("});
   for (int entry = 0; entry < kEntries; ++entry) pickle += cat({unicode(std::to_string(entry)), get(0)});
   pickle += cat({"u", get(0), "(", std::string(kItems, 'N'), "e0."});
-  fs::path path = write_archive("amn-shared-list.pth", pickle);
+  const amn::test::TempDir dir("limits");
+  fs::path path = write_archive(dir, "shared-list.pth", pickle);
   amn::Catalog catalog;
   CHECK(seconds_to_open(path, catalog) < kLinearSeconds);
   REQUIRE(catalog.extras.size() == kEntries);
   CHECK(catalog.extras[1].second == "list[1000000]");
-  fs::remove(path);
 }
 
 TEST_CASE("a metadata dict shared by many tensors and filled afterwards is checked once") {
@@ -190,11 +189,11 @@ TEST_CASE("a metadata dict shared by many tensors and filled afterwards is check
   pickle += cat({"u", get(0), "("});
   for (int pair = 0; pair < kPairs; ++pair) pickle += "\x89\x89";
   pickle += "u0.";
-  fs::path path = write_archive("amn-shared-metadata.pth", pickle);
+  const amn::test::TempDir dir("limits");
+  fs::path path = write_archive(dir, "shared-metadata.pth", pickle);
   amn::Catalog catalog;
   CHECK(seconds_to_open(path, catalog) < kLinearSeconds);
   CHECK(catalog.tensors.size() == kTensors);
-  fs::remove(path);
 }
 
 TEST_CASE("a tensor reached twice (tied weights) is two tensors over one storage") {
@@ -203,12 +202,12 @@ TEST_CASE("a tensor reached twice (tied weights) is two tensors over one storage
   const std::string tensor = cat({global("torch._utils", "_rebuild_tensor_v2"), "(", pid, binint(0), binint(4), "\x85",
                                   binint(1), "\x85", "\x89N", "tR"});
   const std::string pickle = cat({kProto2, "}(", unicode("a"), tensor, put(0), unicode("b"), get(0), "u."});
-  fs::path path = write_archive("amn-tied.pth", pickle);
+  const amn::test::TempDir dir("limits");
+  fs::path path = write_archive(dir, "tied.pth", pickle);
   amn::Catalog catalog = amn::open_model(path.string());
   REQUIRE(catalog.tensors.size() == 2);
   CHECK(catalog.tensors[0].name == "a");
   CHECK(catalog.tensors[1].name == "b");
   CHECK(catalog.tensors[1].storage == catalog.tensors[0].storage);
   CHECK(catalog.tensors[1].shape == std::vector<int64_t>{4});
-  fs::remove(path);
 }

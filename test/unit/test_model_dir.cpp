@@ -3,7 +3,6 @@
 // which files hold weights.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -11,6 +10,7 @@
 
 #include "amn/amn.hpp"
 #include "stages/open/model_dir.hpp"
+#include "temp_dir.hpp"
 
 using amn::stages::ConfigEdit;
 using amn::stages::edit_config_json;
@@ -65,12 +65,11 @@ TEST_CASE("weight files: what amn reads, shard indexes and other frameworks' wei
     CHECK(amn::stages::is_weight_file(std::string("/nonexistent/") + name));
   }
   // unknown extensions are told by their first bytes
-  const auto dir = std::filesystem::temp_directory_path() / ("amn-model-dir-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const amn::test::TempDir scratch("model-dir");
+  const std::filesystem::path& dir = scratch.path();
   for (const std::string name : {"config.json", "tokenizer.json", "README.md", "chat_template.jinja", "tokenizer.model"}) {
     CAPTURE(name);
     std::ofstream(dir / name) << "{\"a\": 1}\n";
     CHECK_FALSE(amn::stages::is_weight_file(dir / name));
   }
-  std::filesystem::remove_all(dir);
 }

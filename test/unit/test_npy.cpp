@@ -3,7 +3,6 @@
 // TensorData. Expected values are numpy's own (test/fixtures/gen/gen_npz.py → expected.tsv).
 #include <doctest/doctest.h>
 
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -16,6 +15,7 @@
 #include "amn/amn.hpp"
 #include "formats/formats.hpp"
 #include "io/tensor_data.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 
@@ -69,17 +69,12 @@ size_t tensor_index(const amn::Catalog& catalog, const std::string& name) {
   return 0;
 }
 
-/// Writes `header` (a dict literal) as an NPY 1.0 file followed by `data`, in a temp dir.
-std::string write_npy(const std::string& stem, const std::string& header, const std::string& data) {
-  fs::path dir = fs::temp_directory_path() / ("amn-test-npy-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  fs::path path = dir / (stem + ".npy");
-  std::ofstream out(path, std::ios::binary);
-  auto len = static_cast<uint16_t>(header.size());
-  out << "\x93NUMPY" << '\x01' << '\x00';
-  out.write(reinterpret_cast<const char*>(&len), 2);
-  out << header << data;
-  return path.string();
+/// Writes `header` (a dict literal) as an NPY 1.0 file followed by `data`, in `dir`.
+std::string write_npy(const amn::test::TempDir& dir, const std::string& stem, const std::string& header,
+                      const std::string& data) {
+  const auto len = static_cast<uint16_t>(header.size());
+  return dir.write(stem + ".npy", std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(len & 0xff) +
+                                      static_cast<char>(len >> 8) + header + data);
 }
 
 }  // namespace
@@ -166,14 +161,15 @@ TEST_CASE("npz: deflated members are CRC-checked when read") {
 
 TEST_CASE("npy: Python literal variants numpy accepts") {
   const std::string data(8, '\0');
+  const amn::test::TempDir dir("npy");
   // Python 2 long suffix, double quotes, no trailing comma, extra whitespace.
-  auto path = write_npy("legacy", "{\"descr\": \"<i4\" , 'shape': (2L,) ,'fortran_order':False}\n", data);
+  auto path = write_npy(dir, "legacy", "{\"descr\": \"<i4\" , 'shape': (2L,) ,'fortran_order':False}\n", data);
   auto catalog = amn::open_model(path);
   CHECK(catalog.tensors[0].name == "legacy");
   CHECK(catalog.tensors[0].shape == std::vector<int64_t>{2});
   CHECK(catalog.tensors[0].dtype == amn::DType::I32);
 
-  auto trailing = write_npy("trailing", "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 2,), }    \n", data);
+  auto trailing = write_npy(dir, "trailing", "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 2,), }    \n", data);
   CHECK(amn::open_model(trailing).tensors[0].shape == std::vector<int64_t>{1, 2});
 }
 
@@ -193,9 +189,10 @@ TEST_CASE("npy: header refusals name the field") {
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17), }",
        amn::ErrorCode::Limit, "dimensions"},
   };
+  const amn::test::TempDir dir("npy");
   for (const auto& test : cases) {
     CAPTURE(test.header);
-    auto path = write_npy("refused", test.header, std::string(64, '\0'));
+    auto path = write_npy(dir, "refused", test.header, std::string(64, '\0'));
     try {
       (void)amn::open_model(path);
       FAIL("accepted");

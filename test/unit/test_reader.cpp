@@ -3,7 +3,6 @@
 // quantisation against ggml_quantize_chunk's bytes (test/fixtures/quant/ggml_quant.safetensors),
 // row ranges, and the errors for bad indices, rows, buffers and importance weights.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -22,6 +21,7 @@
 #include "io/tensor_data.hpp"
 #include "kernels/convert.hpp"
 #include "kernels/quantize.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using amn::DType;
@@ -88,15 +88,6 @@ std::string error_of(Body&& body, amn::ErrorCode code) {
   FAIL("no amn::Error thrown");
   return {};
 }
-
-/// A scratch directory removed at the end of the test.
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("amn-test-reader-" + std::to_string(::getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
 
 /// Writes a safetensors file holding one tensor `name` (dtype string, shape, bytes).
 std::string write_safetensors(const fs::path& path, const std::string& name, const std::string& dtype,
@@ -327,9 +318,9 @@ TEST_CASE("reader: block to block re-quantises the dequantised values") {
   const size_t q4_idx = *reader.find("blk.3.q4_0.weight");
   const size_t f32_idx = *reader.find("blk.0.f32.weight");
   // Q4_0 → Q8_0 equals Q4_0 → F32 written to a file and quantised from there
-  TempDir dir;
+  const amn::test::TempDir dir("reader");
   const std::vector<std::byte> dequantised = read_whole(reader, q4_idx, DType::F32);
-  const std::string path = write_safetensors(dir.path / "q4.safetensors", "w", "F32", {16, 768}, dequantised);
+  const std::string path = write_safetensors(dir / "q4.safetensors", "w", "F32", {16, 768}, dequantised);
   const amn::TensorReader from_f32(amn::open_model(path));
   check_same_bytes(read_whole(reader, q4_idx, DType::Q8_0), read_whole(from_f32, 0, DType::Q8_0));
   CHECK(reader.can_read_as(f32_idx, DType::Q8_0));
@@ -374,8 +365,8 @@ TEST_CASE("reader: a bad index, rows outside the tensor and a wrong buffer size 
 }
 
 TEST_CASE("reader: conversions amn cannot do are refused as unsupported") {
-  TempDir dir;
-  const amn::Catalog ints = amn::open_model(write_safetensors(dir.path / "ints.safetensors", "ids", "I32", {2, 3},
+  const amn::test::TempDir dir("reader");
+  const amn::Catalog ints = amn::open_model(write_safetensors(dir / "ints.safetensors", "ids", "I32", {2, 3},
                                                               std::vector<std::byte>(24)));
   const amn::TensorReader int_reader(ints);
   CHECK_FALSE(int_reader.can_read_as(0, DType::F32));
@@ -386,7 +377,7 @@ TEST_CASE("reader: conversions amn cannot do are refused as unsupported") {
   error_of([&] { (void)int_reader.bytes_for(0, DType::I64); }, amn::ErrorCode::Unsupported);
 
   // rows that are not whole blocks of the target
-  const amn::Catalog narrow = amn::open_model(write_safetensors(dir.path / "narrow.safetensors", "w", "F32", {2, 64},
+  const amn::Catalog narrow = amn::open_model(write_safetensors(dir / "narrow.safetensors", "w", "F32", {2, 64},
                                                                 float_bytes(std::vector<float>(128, 0.5f))));
   const amn::TensorReader narrow_reader(narrow);
   CHECK(narrow_reader.can_read_as(0, DType::Q8_0));
@@ -397,7 +388,7 @@ TEST_CASE("reader: conversions amn cannot do are refused as unsupported") {
   // non-finite values are not quantised
   std::vector<float> values(64, 0.25f);
   values[40] = std::numeric_limits<float>::infinity();
-  const amn::Catalog inf = amn::open_model(write_safetensors(dir.path / "inf.safetensors", "w", "F32", {2, 32}, float_bytes(values)));
+  const amn::Catalog inf = amn::open_model(write_safetensors(dir / "inf.safetensors", "w", "F32", {2, 32}, float_bytes(values)));
   const amn::TensorReader inf_reader(inf);
   std::vector<std::byte> q8(inf_reader.bytes_for(0, DType::Q8_0));
   message = error_of([&] { inf_reader.read(0, DType::Q8_0, q8); }, amn::ErrorCode::Unsupported);
@@ -408,11 +399,11 @@ TEST_CASE("reader: conversions amn cannot do are refused as unsupported") {
 
 TEST_CASE("reader: a rank-3 tensor takes one slice of per-matrix importance weights per matrix") {
   // [2 experts, 3 rows, 32 columns]: per-matrix weights give each expert's rows the slice for it
-  TempDir dir;
+  const amn::test::TempDir dir("reader");
   std::vector<float> values(2 * 3 * 32);
   for (size_t elem = 0; elem < values.size(); ++elem) values[elem] = std::sin(static_cast<float>(elem) * 0.37f);
   const amn::TensorReader reader(
-      amn::open_model(write_safetensors(dir.path / "experts.safetensors", "w", "F32", {2, 3, 32}, float_bytes(values))));
+      amn::open_model(write_safetensors(dir / "experts.safetensors", "w", "F32", {2, 3, 32}, float_bytes(values))));
   REQUIRE(reader.rows(0) == 6);
   std::vector<float> weights(64);
   for (size_t elem = 0; elem < weights.size(); ++elem) weights[elem] = 0.5f + static_cast<float>(elem % 7);
@@ -428,11 +419,11 @@ TEST_CASE("reader: a rank-3 tensor takes one slice of per-matrix importance weig
 }
 
 TEST_CASE("reader: 0-D and 1-D tensors are one row; the reader outlives its catalog and moves") {
-  TempDir dir;
+  const amn::test::TempDir dir("reader");
   std::optional<amn::TensorReader> reader;
   {
     const amn::Catalog scalar = amn::open_model(
-        write_safetensors(dir.path / "scalar.safetensors", "s", "F32", {}, float_bytes({3.5f})));
+        write_safetensors(dir / "scalar.safetensors", "s", "F32", {}, float_bytes({3.5f})));
     reader.emplace(scalar);
   }
   CHECK(reader->rows(0) == 1);
@@ -443,7 +434,7 @@ TEST_CASE("reader: 0-D and 1-D tensors are one row; the reader outlives its cata
   CHECK_FALSE(moved.find("missing"));
 
   const amn::TensorReader vector_reader(amn::open_model(
-      write_safetensors(dir.path / "vector.safetensors", "v", "F32", {5}, float_bytes({1, 2, 3, 4, 5}))));
+      write_safetensors(dir / "vector.safetensors", "v", "F32", {5}, float_bytes({1, 2, 3, 4, 5}))));
   CHECK(vector_reader.rows(0) == 1);
   CHECK(vector_reader.row_elems(0) == 5);
 }

@@ -3,7 +3,6 @@
 // expected.json: test/fixtures/gen/gen_safetensors.py (the safetensors package itself).
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -17,6 +16,7 @@
 
 #include "amn/amn.hpp"
 #include "formats/formats.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 
@@ -49,17 +49,6 @@ uint64_t header_len_of(const std::string& path) {
   std::memcpy(&len, bytes.data(), sizeof(len));
   return len;
 }
-
-/// A scratch directory removed at the end of the test.
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("amn-test-safetensors-" + std::to_string(::getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-  std::string write(const std::string& name, const std::string& bytes) const {
-    std::ofstream((path / name), std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return (path / name).string();
-  }
-};
 
 /// A safetensors file from header text (no padding added) and data bytes.
 std::string st_bytes(const std::string& header, const std::string& data) {
@@ -148,7 +137,7 @@ TEST_CASE("safetensors: a sharded model opens through its index and through its 
 }
 
 TEST_CASE("safetensors: legal corner cases are accepted") {
-  TempDir tmp;
+  const amn::test::TempDir tmp("safetensors");
   SUBCASE("no tensors, no padding") {
     auto catalog = amn::open_model(tmp.write("empty.safetensors", st_bytes("{}", "")));
     CHECK(catalog.tensors.empty());
@@ -185,7 +174,7 @@ TEST_CASE("safetensors: legal corner cases are accepted") {
 }
 
 TEST_CASE("safetensors: caps from Limits") {
-  TempDir tmp;
+  const amn::test::TempDir tmp("safetensors");
   std::string header = R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
                        R"("b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})";
   std::string path = tmp.write("two.safetensors", st_bytes(header, "xy"));
@@ -213,10 +202,10 @@ TEST_CASE("safetensors: caps from Limits") {
 }
 
 TEST_CASE("safetensors index: malformed or lying indexes are refused") {
-  TempDir tmp;
+  const amn::test::TempDir tmp("safetensors");
   fs::path sharded = kFixtures / "sharded";
   for (const char* shard : {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}) {
-    fs::copy_file(sharded / shard, tmp.path / shard);
+    fs::copy_file(sharded / shard, tmp / shard);
   }
   auto index_error = [&](const std::string& json) -> std::string {
     std::string path = tmp.write("model.safetensors.index.json", json);
@@ -278,7 +267,7 @@ TEST_CASE("safetensors writer: the planned layout reads back through the reader"
   CHECK(tensors[1].offset == layout.header.size() + 12);
   CHECK(tensors[3].offset == layout.header.size() + 16);
 
-  TempDir tmp;
+  const amn::test::TempDir tmp("safetensors");
   std::string file(reinterpret_cast<const char*>(layout.header.data()), layout.header.size());
   file.resize(layout.file_size, '\x5a');
   std::string path = tmp.write("out.safetensors", file);
