@@ -221,3 +221,24 @@ def test_sharded_pickles_with_their_index(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(SIDE_FILES + ["config.json", "model.safetensors"])
     index = BASE / "tiny-llama-bin" / "pytorch_model.bin.index.json"
     assert json.loads(run("inspect", index, "--json", check=0).stdout)["tensor_count"] == len(weights(PLAIN))
+
+
+
+def test_model_safetensors_and_pytorch_model_bin_are_the_model_as_transformers_reads_it(tmp_path):
+    """Without an index, from_pretrained(DIR) reads model.safetensors alone, else pytorch_model.bin:
+    a consolidated.safetensors (Mistral's repositories) or a PEFT adapter_model.safetensors beside
+    it, or a Trainer checkpoint's optimizer.pt and rng_state.pth beside the pickle, are not the model."""
+    model = tmp_path / "model"
+    shutil.copytree(PLAIN, model)
+    shutil.copy(W4 / "model.safetensors", model / "consolidated.safetensors")  # same names, other tensors
+    shutil.copy(BASE / "tiny-llama-w4.layer0.safetensors", model / "adapter_model.safetensors")
+    run("convert", model, "-o", f"{tmp_path}/out/", "-q", check=0)
+    assert weights(tmp_path / "out") == weights(PLAIN)
+    trainer = tmp_path / "trainer"
+    trainer.mkdir()
+    shutil.copy(PLAIN / "config.json", trainer)
+    shutil.copy(BASE / "tiny-llama-bin" / "pytorch_model-00001-of-00003.bin", trainer / "pytorch_model.bin")
+    for name in ("optimizer.pt", "rng_state.pth"):
+        shutil.copy(FIXTURES / "pth" / "checkpoint.pt", trainer / name)
+    report = json.loads(run("inspect", trainer, "--json", check=0).stdout)
+    assert report["files"] == [str(trainer / "pytorch_model.bin")], report["files"]

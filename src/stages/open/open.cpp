@@ -236,6 +236,11 @@ Catalog open_directory(const std::string& dir, const Limits& limits) {
     fs::path index = fs::path(dir) / name;
     if (fs::exists(index)) return merge_indexed_shards(index.string(), limits);
   }
+  // As transformers' from_pretrained: model.safetensors is the model; other weight files beside it
+  // (Mistral's consolidated.safetensors, a PEFT adapter_model.safetensors) are not read.
+  if (const fs::path single = fs::path(dir) / "model.safetensors"; fs::is_regular_file(single)) {
+    return merge_shards({single.string()}, Format::Safetensors, limits);
+  }
   std::vector<std::string> candidates;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
@@ -254,6 +259,10 @@ Catalog open_directory(const std::string& dir, const Limits& limits) {
   }
   if (kinds.size() > 1) throw Error(ErrorCode::Usage, dir + ": holds more than one format; name the file to read");
   Format format = *kinds.begin();
+  // pytorch_model.bin likewise, beside a Trainer checkpoint's optimizer.pt, scheduler.pt, training_args.bin
+  if (const fs::path bin = fs::path(dir) / "pytorch_model.bin"; format == Format::Pth && fs::is_regular_file(bin)) {
+    candidates = {bin.string()};
+  }
   if (format == Format::Gguf) {
     if (auto split = gguf_split_set(candidates.front())) {
       if (split->size() != candidates.size()) throw Error(ErrorCode::Usage, dir + ": holds files beside one GGUF split set");
