@@ -44,3 +44,13 @@ def test_select_naming_nothing_is_a_usage_error(tmp_path):
     proc = run("convert", PTH / "ema.pt", "--select", "teacher", "-o", tmp_path / "x.safetensors", check=2)
     assert "ema.pt: --select 'teacher' names no tensors (top-level keys holding tensors: 'model', 'model_ema')" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_two_conventional_state_dicts_are_named_in_the_description():
+    """{"model": sd, "model_ema": sd2}: both are read under prefixed names, which load_state_dict
+    refuses; inspect and parse say which keys hold state dicts and how to read one."""
+    report = json.loads(run("inspect", PTH / "ema.pt", "--json", check=0).stdout)
+    assert report["description"] == ("PyTorch checkpoint: state dicts under 'model' and 'model_ema' "
+                                     "(read one with --select KEY)")
+    selected = json.loads(run("inspect", PTH / "ema.pt", "--select", "model_ema", "--json", check=0).stdout)
+    assert selected["description"] == "PyTorch checkpoint: the state dict under 'model_ema'"

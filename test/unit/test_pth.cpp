@@ -196,7 +196,8 @@ TEST_CASE("pth: one state dict under a conventional key is read under its own na
 }
 
 TEST_CASE("pth: two state dicts are read whole; --select picks one") {
-  CHECK(check_against_torch("ema.pt", "ema").description == "PyTorch checkpoint");
+  CHECK(check_against_torch("ema.pt", "ema").description ==
+        "PyTorch checkpoint: state dicts under 'model' and 'model_ema' (read one with --select KEY)");
   amn::Catalog chosen = check_against_torch("ema.pt", "ema_select", {"model_ema", ""});
   CHECK(chosen.extras == std::vector<std::pair<std::string, std::string>>{
                              {"model", "holds 4 tensor(s), left out (not the state dict)"}});

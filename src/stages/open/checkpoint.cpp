@@ -18,13 +18,19 @@ namespace {
 constexpr std::array<std::string_view, 7> kStateDictKeys = {"state_dict", "model_state_dict", "model", "module",
                                                             "model_ema",  "ema",              "state_dict_ema"};
 
-/// The key to read: --select, else the one conventional state dict of a PyTorch checkpoint.
-std::string chosen_key(const Catalog& catalog, const TensorSelection& selection) {
-  if (!selection.select.empty()) return selection.select;
+/// The top-level keys of a PyTorch checkpoint that hold a state dict under a conventional name.
+std::vector<std::string> conventional_keys(const Catalog& catalog) {
   std::vector<std::string> conventional;
   for (const auto& key : catalog.state_dicts) {
     if (std::find(kStateDictKeys.begin(), kStateDictKeys.end(), key) != kStateDictKeys.end()) conventional.push_back(key);
   }
+  return conventional;
+}
+
+/// The key to read: --select, else the one conventional state dict of a PyTorch checkpoint.
+std::string chosen_key(const Catalog& catalog, const TensorSelection& selection) {
+  if (!selection.select.empty()) return selection.select;
+  const std::vector<std::string> conventional = conventional_keys(catalog);
   return conventional.size() == 1 ? conventional.front() : std::string();
 }
 
@@ -34,6 +40,12 @@ std::string where(const Catalog& catalog) { return catalog.files.empty() ? std::
 
 void select_tensors(Catalog& catalog, const TensorSelection& selection) {
   const std::string key = chosen_key(catalog, selection);
+  if (const auto conventional = conventional_keys(catalog); key.empty() && conventional.size() > 1) {
+    // Read whole under prefixed names, which a model's load_state_dict(strict=True) refuses: say so
+    std::string keys;
+    for (const auto& name : conventional) keys += (keys.empty() ? "" : " and ") + io::quoted(name);
+    catalog.description += ": state dicts under " + keys + " (read one with --select KEY)";
+  }
   if (!key.empty()) {
     const std::string prefix = key + ".";
     std::map<std::string, size_t> left_out;  // top-level key -> tensors
