@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Encoder benchmark: `amn convert IN --to bnb-nf4|bnb-int8|fp8` side by side with the libraries'
+"""Encoder benchmark: `amn convert IN --to bnb-nf4 [--double-quant]|bnb-int8|fp8` side by side with the libraries'
 own quantisers on the same tensors (bitsandbytes 0.50 CPU quantize_4bit / Int8Params' path,
 compressed-tensors calculate_qparams + FloatQuantizationCompressor.compress).
 
@@ -15,7 +15,7 @@ alternating order, outputs deleted before each run. Wall time and peak RSS from 
 by tensor (bytes); a difference fails the run.
 
 usage: bench/encode_bench.py --dir /tmp/encode-bench [--layers 1] [--reps 2]
-           [--cases bnb-nf4,bnb-int8,fp8-channel,fp8-block] [--amn build/src/cli/amn]
+           [--cases bnb-nf4,bnb-nf4-dq,bnb-int8,fp8-channel,fp8-block] [--amn build/src/cli/amn]
 """
 import argparse
 import os
@@ -48,8 +48,8 @@ else:
     scheme = QuantizationScheme(targets=["Linear"], weights=args)
 for name, t in weights.items():
     start = time.perf_counter()
-    if case == "bnb-nf4":
-        packed, state = F.quantize_4bit(t, blocksize=64, quant_type="nf4")
+    if case.startswith("bnb-nf4"):
+        packed, state = F.quantize_4bit(t, blocksize=64, quant_type="nf4", compress_statistics=case == "bnb-nf4-dq")
         out[name] = packed
         for key, value in state.as_dict(packed=True).items():
             out[name + "." + key] = value
@@ -75,7 +75,7 @@ save_file({k: v.contiguous() for k, v in out.items()}, dst, metadata={"format": 
 print(f"kernel {spent:.3f}", file=sys.stderr)
 '''
 
-ARGS = {"bnb-nf4": ["--to", "bnb-nf4"], "bnb-int8": ["--to", "bnb-int8"], "fp8-tensor": ["--to", "fp8", "--scheme", "tensor"],
+ARGS = {"bnb-nf4": ["--to", "bnb-nf4"], "bnb-nf4-dq": ["--to", "bnb-nf4", "--double-quant"], "bnb-int8": ["--to", "bnb-int8"], "fp8-tensor": ["--to", "fp8", "--scheme", "tensor"],
         "fp8-channel": ["--to", "fp8", "--scheme", "channel"], "fp8-block": ["--to", "fp8", "--scheme", "block"]}
 
 

@@ -75,6 +75,9 @@ struct ConvertOptions {
   /// lm_head, embeddings or norms, nor names containing an `encode_skip` entry); the rest is kept.
   std::string encode;
   uint64_t bnb_blocksize = 64;      ///< bnb-nf4/fp4: elements per absmax block (32..4096, a power of two)
+  /// bnb-nf4/fp4: quantise the absmax too (bnb_4bit_use_double_quant); reads each weight twice,
+  /// once at plan time for the mean of its absmax
+  bool bnb_double_quant = false;
   std::string fp8_scheme = "channel";  ///< fp8: "tensor", "channel" or "block" (128x128) scales
   std::vector<std::string> encode_skip;  ///< encode: module name parts left unquantised (--skip)
   bool force = false;               ///< replace existing outputs

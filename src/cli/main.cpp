@@ -42,6 +42,7 @@ struct Options {
   std::string dtype;
   std::string quant;
   uint64_t blocksize = 0;          ///< --blocksize (bnb-nf4/fp4); 0: not given
+  bool double_quant = false;       ///< --double-quant (bnb-nf4/fp4)
   std::string scheme;              ///< --scheme (fp8); "": not given
   std::vector<std::string> skip;   ///< --skip (encoders)
   std::string imatrix;
@@ -176,6 +177,11 @@ void add_convert_options(CLI::App* convert, Options& options) {
                       "(before --gguf-kv, which wins), e.g. {\"general.name\": \"str:Tiny\", \"llama.context_length\": \"u32:512\"}");
   convert->add_option("--blocksize", options.blocksize, "bnb-nf4/bnb-fp4: elements per absmax block (32..4096, default 64)")
       ->needs(to);
+  convert->add_flag("--double-quant", options.double_quant,
+                    "bnb-nf4/bnb-fp4: quantise the absmax too, as bnb_4bit_use_double_quant does (~0.37 bits less per "
+                    "weight; each weight is read twice). Same bytes as bitsandbytes under torch's default threads "
+                    "(OMP_NUM_THREADS, else the physical cores), e.g. --to bnb-nf4 --double-quant")
+      ->needs(to);
   convert->add_option("--scheme", options.scheme,
                       "fp8: weight scales per tensor (llm-compressor FP8), channel (FP8_DYNAMIC, default) or 128x128 "
                       "block (FP8_BLOCK)")
@@ -300,6 +306,9 @@ amn::ConvertOptions make_convert_options(const Options& options, const std::stri
   if (options.blocksize != 0 && format != "bnb-nf4" && format != "bnb-fp4") {
     throw amn::Error(amn::ErrorCode::Usage, "--blocksize is for --to bnb-nf4 or bnb-fp4, not " + format);
   }
+  if (options.double_quant && format != "bnb-nf4" && format != "bnb-fp4") {
+    throw amn::Error(amn::ErrorCode::Usage, "--double-quant is for --to bnb-nf4 or bnb-fp4, not " + format);
+  }
   if (!options.scheme.empty() && format != "fp8") {
     throw amn::Error(amn::ErrorCode::Usage, "--scheme is for --to fp8, not " + format);
   }
@@ -310,6 +319,7 @@ amn::ConvertOptions make_convert_options(const Options& options, const std::stri
     convert.encode = format;
     if (options.blocksize != 0) convert.bnb_blocksize = options.blocksize;
     if (!options.scheme.empty()) convert.fp8_scheme = options.scheme;
+    convert.bnb_double_quant = options.double_quant;
     convert.encode_skip = options.skip;
   }
   if (!options.dtype.empty()) convert.dtype = kDtypeChoices.at(options.dtype);

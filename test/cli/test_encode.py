@@ -5,11 +5,12 @@ equal to each library's dequantisation of its encoding, config.json's quantizati
 libraries write it, and bad inputs refused."""
 import json
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, assert_same_tensor, run, st_load, values
+from conftest import AMN, FIXTURES, assert_same_tensor, run, st_load, values
 
 BASE = FIXTURES / "encode"
 INPUT = BASE / "input.safetensors"
@@ -17,6 +18,8 @@ CASES = {
     "bnb-nf4": ["--to", "bnb-nf4"],
     "bnb-fp4": ["--to", "bnb-fp4"],
     "bnb-nf4-b128": ["--to", "bnb-nf4", "--blocksize", "128"],
+    "bnb-nf4-dq": ["--to", "bnb-nf4", "--double-quant"],
+    "bnb-fp4-dq": ["--to", "bnb-fp4", "--double-quant"],
     "bnb-int8": ["--to", "bnb-int8"],
     "fp8-tensor": ["--to", "fp8", "--scheme", "tensor"],
     "fp8-channel": ["--to", "fp8", "--scheme", "channel"],
@@ -39,7 +42,7 @@ def test_bytes_equal_the_library(case, tmp_path):
         assert_same_tensor(got[name], tensor, name)
 
 
-@pytest.mark.parametrize("case", ["bnb-nf4", "bnb-int8", "fp8-block"])
+@pytest.mark.parametrize("case", ["bnb-nf4", "bnb-nf4-dq", "bnb-int8", "fp8-block"])
 def test_small_chunks_cut_units_anywhere(case, tmp_path):
     # 4 KiB windows cut packed blocks, rows and 128-row groups at arbitrary bytes.
     got = encode(case, tmp_path / "out.safetensors", "--chunk-size", "4KiB", "--threads", "2")
@@ -60,7 +63,7 @@ def test_round_trip_equals_the_library_dequantisation(case, tmp_path):
         for name, tensor in want.items():
             if tensor.dtype != dtype:
                 continue
-            if case == "bnb-fp4":
+            if case.startswith("bnb-fp4"):
                 # bitsandbytes' CPU decoder gives +0.0 where its reference decoders (and amn) give
                 # -0.0 for code 0b1000 (see gen_bnb.py): equal values.
                 assert np.array_equal(values(got[name]), values(tensor)), name
@@ -77,7 +80,7 @@ def model_dir(tmp_path):
     return source
 
 
-@pytest.mark.parametrize("case", ["bnb-nf4", "bnb-fp4", "bnb-int8", "fp8-tensor", "fp8-channel", "fp8-block"])
+@pytest.mark.parametrize("case", ["bnb-nf4", "bnb-fp4", "bnb-nf4-dq", "bnb-int8", "fp8-tensor", "fp8-channel", "fp8-block"])
 def test_directory_gets_the_quantization_config(case, tmp_path):
     source = model_dir(tmp_path)
     out = tmp_path / "out"
@@ -149,6 +152,13 @@ def test_quantised_input_and_bad_options_are_refused(tmp_path):
         assert "already quantised" in proc.stderr, quantised
     run("convert", INPUT, "--to", "bnb-nf4", "--blocksize", "48", "-o", out, check=2)
     run("convert", INPUT, "--to", "fp8", "--dtype", "bf16", "-o", out, check=2)
+    for other in ("bnb-int8", "gguf"):
+        proc = run("convert", INPUT, "--to", other, "--double-quant", "-o", out, check=2)
+        assert "--double-quant is for" in proc.stderr
+    with open(INPUT, "rb") as source:
+        proc = subprocess.run([AMN, "convert", "-", "--to", "bnb-nf4", "--double-quant", "-o", out], stdin=source,
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "standard input" in proc.stderr, proc.stderr
     assert not out.exists()
 
 

@@ -1,4 +1,5 @@
-"""transformers loads amn's encoder outputs (`convert --to bnb-nf4|bnb-fp4|bnb-int8|fp8 -o DIR/`
+"""transformers loads amn's encoder outputs (`convert --to bnb-nf4|bnb-fp4|bnb-int8|fp8 -o DIR/`,
+bnb-nf4 also with --double-quant
 of the tiny Llama in test/fixtures/hfdir/tiny-llama) with `from_pretrained(DIR)` as they are: no
 missing, unexpected or mismatched weight, the quantised modules are bitsandbytes' Linear4bit /
 Linear8bitLt (compressed-tensors decompresses FP8), and the logits equal those of the same model
@@ -22,6 +23,7 @@ from conftest import FIXTURES, run  # noqa: E402
 CASES = {
     "bnb-nf4": (["--to", "bnb-nf4"], "Linear4bit"),
     "bnb-fp4": (["--to", "bnb-fp4"], "Linear4bit"),
+    "bnb-nf4-dq": (["--to", "bnb-nf4", "--double-quant"], "Linear4bit"),
     "bnb-int8": (["--to", "bnb-int8"], "Linear8bitLt"),
     "fp8-tensor": (["--to", "fp8", "--scheme", "tensor"], "Linear"),
     "fp8-channel": (["--to", "fp8", "--scheme", "channel"], "Linear"),

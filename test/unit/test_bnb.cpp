@@ -2,11 +2,16 @@
 // plain and double-quantised absmax and LLM.int8, bit for bit against bitsandbytes' own output in
 // test/fixtures/bnb/<case>/expected.safetensors (test/fixtures/gen/gen_bnb.py), through the
 // kernels and through the recogniser's row sources cut at any row; and the refusals of
-// hostile-inputs.md case 60 listed in test/hostile/bnb/expect_remember.tsv.
+// hostile-inputs.md case 60 listed in test/hostile/bnb/expect_remember.tsv. And the pieces of the
+// double-quantising encoder that are not checked byte for byte through `amn convert`
+// (test/cli/test_encode.py): torch's mean for every thread count, and the dynamic map.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -14,6 +19,7 @@
 #include <rapidjson/document.h>
 
 #include "kernels/bnb/bnb.hpp"
+#include "kernels/bnb/encode.hpp"
 #include "scheme_fixtures.hpp"
 
 namespace {
@@ -79,6 +85,37 @@ TEST_CASE("BitsAndBytes code books equal the quant_map bitsandbytes saves, FP4 -
   // The saved map holds +0.0 at 0b1000; bitsandbytes' CUDA decoder (and amn) decode -0.0.
   CHECK(std::signbit(fp4_table[8]));
   CHECK(!std::signbit(fp4_map[8]));
+}
+
+TEST_CASE("torch_mean equals torch's CPU mean for lengths up to 20M and 1 to 4 threads") {
+  // test/fixtures/encode/torch_mean.json (gen_encode.py): torch's means of x[i] =
+  // f32((i * 2654435761 mod 2^32) >> 8) * 2^-24 * f32(0.1).
+  std::ifstream file(AMN_SOURCE_DIR "/test/fixtures/encode/torch_mean.json");
+  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  rapidjson::Document cases;
+  cases.Parse(text.data(), text.size());
+  REQUIRE((!cases.HasParseError() && cases.IsArray() && cases.Size() >= 40));
+  std::vector<float> values;
+  for (const auto& item : cases.GetArray()) {
+    const uint64_t count = item["count"].GetUint64();
+    const unsigned threads = item["threads"].GetUint();
+    CAPTURE(count);
+    CAPTURE(threads);
+    values.resize(count);
+    for (uint64_t idx = 0; idx < count; ++idx) {
+      const auto bits = static_cast<uint32_t>((idx * 2654435761ull) % (1ull << 32)) >> 8;
+      values[idx] = static_cast<float>(bits) * 0x1p-24f * 0.1f;
+    }
+    const float mean = kb::torch_mean(values.data(), count, threads);
+    CHECK(std::bit_cast<uint32_t>(mean) == item["mean_bits"].GetUint());
+  }
+}
+
+TEST_CASE("The dynamic map equals the nested_quant_map bitsandbytes saves") {
+  Opened model(AMN_SOURCE_DIR "/test/fixtures/encode/bnb-nf4-dq.safetensors");
+  const auto saved = model.values<float>("model.layers.0.mlp.up_proj.weight.nested_quant_map");
+  const auto& map = kb::dynamic_map();
+  check_bits(std::vector<float>(map.begin(), map.end()), saved, "dynamic map");
 }
 
 TEST_CASE("BitsAndBytes 4-bit kernels equal bitsandbytes' dequantize_4bit") {

@@ -3,6 +3,7 @@
 // (the torch ops `quantize_4bit` and `int8_vectorwise_quant` of its default backend).
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "kernels/bnb/bnb.hpp"
@@ -21,6 +22,22 @@ void quantize_4bit_ref(Code4 code, const float* src, uint64_t count, uint64_t bl
 
 /// Only the absmax values quantize_4bit_ref would write (the X.absmax companion).
 void absmax_4bit_ref(const float* src, uint64_t count, uint64_t blocksize, float* absmax);
+
+/// bitsandbytes' signed 8-bit dynamic map (create_dynamic_map(): 256 values in [-0.993, 1], sorted),
+/// the code book of double quantisation; computed as torch computes it in float32 (linspace with
+/// fused multiply-adds).
+[[nodiscard]] const std::array<float, kCode8Entries>& dynamic_map();
+
+/// torch's `Tensor.mean()` of a contiguous f32 vector on CPU with `threads` intra-op threads:
+/// its cascade sum (lanes of 8, four interleaved rows, levels of 16+ items; inputs of 32768 or
+/// more split in one chunk per thread, the chunks' sums added) divided by `count`.
+[[nodiscard]] float torch_mean(const float* values, uint64_t count, unsigned threads);
+
+/// bitsandbytes' native CPU quantize_blockwise (0.50) over the dynamic map: blocks of `blocksize`,
+/// absmax = max |x|, code = the entry nearest x * f32(1 / absmax) as its 65536-step table
+/// resolves it (so not always the nearest: 0 lands on 2.1e-5); an all-zero block gives code 0.
+/// Writes `count` codes and ceil(count / blocksize) absmax values.
+void quantize_blockwise_8bit_ref(const float* src, uint64_t count, uint64_t blocksize, uint8_t* codes, float* absmax);
 
 /// LLM.int8 rows, as bitsandbytes' Int8Params quantises a weight: each value first rounded to
 /// f16 (the weight is moved to float16), scale[r] = max |row| and

@@ -1,12 +1,20 @@
 // bitsandbytes encoders as transformers saves their modules. Linear4bit: X.weight (U8
 // [(n + 1) / 2, 1], two codes a byte), X.weight.absmax (F32, one per block), X.weight.quant_map
 // (F32 [16], the code book), X.weight.quant_state.bitsandbytes__nf4|fp4 (U8: the JSON of
-// QuantState.as_dict). Linear8bitLt: P.weight (I8 [out, in]), P.SCB (F32 [out]), P.weight_format
+// QuantState.as_dict); double-quantised, X.weight.absmax becomes U8 codes of (absmax - their mean)
+// in blocks of 256 with X.weight.nested_absmax (F32, one per 256) and X.weight.nested_quant_map
+// (F32 [256], the dynamic map), the mean going into the JSON as nested_offset. Linear8bitLt: P.weight (I8 [out, in]), P.SCB (F32 [out]), P.weight_format
 // (U8 scalar, 0 = row-major).
 #include <algorithm>
-#include <cmath>
 #include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
 #include <vector>
 
 #include "amn/error.hpp"
@@ -21,6 +29,10 @@ namespace kb = kernels::bnb;
 
 constexpr uint64_t kCode4Bytes = kb::kCode4Entries * sizeof(float);
 constexpr size_t kFp4NegativeZero = 8;
+/// Absmax values per nested block of double quantisation (bitsandbytes' fixed 256).
+constexpr uint64_t kNestedBlock = 256;
+/// Elements read at a time by the plan-time absmax pass (a multiple of every block size).
+constexpr uint64_t kPassElems = 64 * 4096;
 /// The smallest magnitude float16 rounds to infinity (65504 + half an ulp).
 constexpr float kF16Overflow = 65520.0f;
 
@@ -66,6 +78,126 @@ class Blocks4Source final : public EncodeSource {
   bool absmax_;
 };
 
+/// The weight's block absmax values, `count` blocks from block `first`, read from the weight.
+void read_absmax(io::TensorData& data, const WeightInput& weight, uint64_t blocksize, uint64_t first, uint64_t count,
+                 std::vector<float>& values, float* absmax) {
+  const uint64_t total = weight.rows * weight.cols;
+  const uint64_t begin = first * blocksize;
+  const uint64_t elems = std::min(total, (first + count) * blocksize) - begin;
+  values.resize(elems);
+  read_weight(data, weight, begin, elems, values.data());
+  kb::absmax_4bit_ref(values.data(), elems, blocksize, absmax);
+}
+
+/// The double-quantised absmax (unit: one nested block of 256 absmax values): its U8 codes, or
+/// its nested absmax (4 bytes), from (absmax - offset) as bitsandbytes' quantize_blockwise codes it.
+class NestedSource final : public EncodeSource {
+ public:
+  NestedSource(WeightInput weight, uint64_t blocksize, float offset, bool nested_absmax)
+      : weight_(std::move(weight)), blocksize_(blocksize), offset_(offset), nested_absmax_(nested_absmax) {}
+
+  [[nodiscard]] uint64_t unit_bytes() const override { return nested_absmax_ ? sizeof(float) : kNestedBlock; }
+  [[nodiscard]] uint64_t scratch_bytes() const override {
+    return kNestedBlock * (blocksize_ * sizeof(float) + sizeof(float) + 1);
+  }
+
+  void encode(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst) const override {
+    const uint64_t blocks = (weight_.rows * weight_.cols + blocksize_ - 1) / blocksize_;
+    const uint64_t begin = first * kNestedBlock;
+    const uint64_t absmax_count = std::min(blocks, (first + count) * kNestedBlock) - begin;
+    thread_local std::vector<float> values;
+    thread_local std::vector<float> absmax;
+    thread_local std::vector<uint8_t> codes;
+    thread_local std::vector<float> nested;
+    absmax.resize(absmax_count);
+    codes.resize(absmax_count);
+    nested.resize((absmax_count + kNestedBlock - 1) / kNestedBlock);
+    read_absmax(data, weight_, blocksize_, begin, absmax_count, values, absmax.data());
+    for (float& value : absmax) value -= offset_;
+    kb::quantize_blockwise_8bit_ref(absmax.data(), absmax_count, kNestedBlock, codes.data(), nested.data());
+    if (nested_absmax_) {
+      std::memcpy(dst, nested.data(), nested.size() * sizeof(float));
+    } else {
+      std::memcpy(dst, codes.data(), codes.size());
+    }
+  }
+
+ private:
+  WeightInput weight_;
+  uint64_t blocksize_;
+  float offset_;
+  bool nested_absmax_;
+};
+
+/// torch's intra-op thread count, as it picks it by default: OMP_NUM_THREADS, then
+/// MKL_NUM_THREADS (the later wins), else the machine's physical cores (cores, not hyperthreads,
+/// as cpuinfo counts them). The double-quantisation offset is a torch mean, whose sum order
+/// depends on it for vectors of 32768 or more absmax values.
+unsigned torch_threads() {
+  unsigned threads = 0;
+  for (const char* name : {"OMP_NUM_THREADS", "MKL_NUM_THREADS"}) {
+    const char* text = std::getenv(name);
+    unsigned value = 0;
+    if (text != nullptr && std::from_chars(text, text + std::strlen(text), value).ec == std::errc{} && value > 0) {
+      threads = value;
+    }
+  }
+  if (threads > 0) return threads;
+  namespace fs = std::filesystem;
+  std::set<std::string> cores;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator("/sys/devices/system/cpu", error)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("cpu") || name.size() == 3 || name.find_first_not_of("0123456789", 3) != std::string::npos) {
+      continue;
+    }
+    std::ifstream siblings(entry.path() / "topology" / "thread_siblings_list");
+    std::string list;
+    if (std::getline(siblings, list)) cores.insert(list);
+  }
+  if (!cores.empty()) return static_cast<unsigned>(cores.size());
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+float absmax_mean(io::TensorData& data, const WeightInput& weight, uint64_t blocksize) {
+  const uint64_t total = weight.rows * weight.cols;
+  const uint64_t blocks = (total + blocksize - 1) / blocksize;
+  std::vector<float> absmax(blocks);
+  std::vector<float> values;
+  const uint64_t pass_blocks = kPassElems / blocksize;
+  for (uint64_t block = 0; block < blocks; block += pass_blocks) {
+    read_absmax(data, weight, blocksize, block, std::min(pass_blocks, blocks - block), values, absmax.data() + block);
+  }
+  static const unsigned kThreads = torch_threads();
+  return kb::torch_mean(absmax.data(), blocks, kThreads);
+}
+
+namespace {
+
+/// Python's repr of a float (shortest round trip; fixed notation for exponents -4..15, else
+/// d.ddde±XX), which json.dumps writes for nested_offset (offset.item(), a float32 widened).
+std::string python_float(double value) {
+  std::array<char, 32> buffer{};
+  const auto end = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value, std::chars_format::scientific).ptr;
+  const std::string text(buffer.data(), end);
+  const size_t mark = text.find('e');
+  const std::string sign = text[0] == '-' ? "-" : "";
+  std::string digits = text.substr(sign.size(), mark - sign.size());
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  const int exponent = std::stoi(text.substr(mark + 1));
+  if (exponent < -4 || exponent >= 16) {
+    const std::string mantissa = digits.size() == 1 ? digits : digits.substr(0, 1) + "." + digits.substr(1);
+    const std::string exp_digits = std::to_string(std::abs(exponent));
+    return sign + mantissa + "e" + (exponent < 0 ? "-" : "+") + (exp_digits.size() < 2 ? "0" : "") + exp_digits;
+  }
+  if (exponent < 0) return sign + "0." + std::string(static_cast<size_t>(-exponent - 1), '0') + digits;
+  const auto whole = static_cast<size_t>(exponent) + 1;
+  if (digits.size() <= whole) return sign + digits + std::string(whole - digits.size(), '0') + ".0";
+  return sign + digits.substr(0, whole) + "." + digits.substr(whole);
+}
+
 /// LLM.int8 rows (unit: one row, `cols` bytes) or their scales (unit: one row, 4 bytes).
 class Int8Source final : public EncodeSource {
  public:
@@ -108,15 +240,21 @@ std::vector<std::byte> text_bytes(const std::string& text) {
 
 }  // namespace
 
-std::vector<EncodedTensor> encode_bnb_4bit(const WeightInput& weight, bool nf4, uint64_t blocksize) {
+std::vector<EncodedTensor> encode_bnb_4bit(const WeightInput& weight, bool nf4, uint64_t blocksize,
+                                           std::optional<float> nested_offset) {
   const kb::Code4 code = nf4 ? kb::Code4::Nf4 : kb::Code4::Fp4;
   const uint64_t total = weight.rows * weight.cols;
   const uint64_t blocks = (total + blocksize - 1) / blocksize;
   const std::string type = nf4 ? "nf4" : "fp4";
   // QuantState.as_dict(packed=True)'s JSON, as json.dumps writes it.
-  const std::string state = "{\"quant_type\": \"" + type + "\", \"blocksize\": " + std::to_string(blocksize) +
-                            ", \"dtype\": \"" + torch_dtype_name(weight.dtype) + "\", \"shape\": [" +
-                            std::to_string(weight.rows) + ", " + std::to_string(weight.cols) + "]}";
+  std::string state = "{\"quant_type\": \"" + type + "\", \"blocksize\": " + std::to_string(blocksize) +
+                      ", \"dtype\": \"" + torch_dtype_name(weight.dtype) + "\", \"shape\": [" +
+                      std::to_string(weight.rows) + ", " + std::to_string(weight.cols) + "]";
+  if (nested_offset) {
+    state += ", \"nested_blocksize\": " + std::to_string(kNestedBlock) +
+             ", \"nested_dtype\": \"float32\", \"nested_offset\": " + python_float(*nested_offset);
+  }
+  state += "}";
   // The quant_map is bitsandbytes' get_4bit_type: as the decode table, except that FP4's code
   // 0b1000 is +0.0 there (its list writes the literal -0, an integer zero).
   std::array<float, kb::kCode4Entries> quant_map = kb::code4_table(code);
@@ -126,8 +264,20 @@ std::vector<EncodedTensor> encode_bnb_4bit(const WeightInput& weight, bool nf4, 
   std::vector<EncodedTensor> out;
   out.push_back({weight.name, DType::U8, {static_cast<int64_t>((total + 1) / 2), 1},
                  std::make_shared<Blocks4Source>(weight, code, blocksize, false)});
-  out.push_back({weight.name + ".absmax", DType::F32, {static_cast<int64_t>(blocks)},
-                 std::make_shared<Blocks4Source>(weight, code, blocksize, true)});
+  if (nested_offset) {
+    const uint64_t nested_blocks = (blocks + kNestedBlock - 1) / kNestedBlock;
+    out.push_back({weight.name + ".absmax", DType::U8, {static_cast<int64_t>(blocks)},
+                   std::make_shared<NestedSource>(weight, blocksize, *nested_offset, false)});
+    out.push_back({weight.name + ".nested_absmax", DType::F32, {static_cast<int64_t>(nested_blocks)},
+                   std::make_shared<NestedSource>(weight, blocksize, *nested_offset, true)});
+    std::vector<std::byte> map(kb::kCode8Entries * sizeof(float));
+    std::memcpy(map.data(), kb::dynamic_map().data(), map.size());
+    out.push_back(constant_tensor(weight.name + ".nested_quant_map", DType::F32,
+                                  {static_cast<int64_t>(kb::kCode8Entries)}, std::move(map)));
+  } else {
+    out.push_back({weight.name + ".absmax", DType::F32, {static_cast<int64_t>(blocks)},
+                   std::make_shared<Blocks4Source>(weight, code, blocksize, true)});
+  }
   out.push_back(constant_tensor(weight.name + ".quant_map", DType::F32, {static_cast<int64_t>(kb::kCode4Entries)},
                                 std::move(code_book)));
   out.push_back(constant_tensor(weight.name + ".quant_state.bitsandbytes__" + type, DType::U8,
@@ -145,7 +295,7 @@ std::vector<EncodedTensor> encode_bnb_int8(const WeightInput& weight) {
   return out;
 }
 
-std::string bnb_quantization_config(const std::string& encode, const std::vector<std::string>& skip) {
+std::string bnb_quantization_config(const std::string& encode, bool double_quant, const std::vector<std::string>& skip) {
   const bool four = encode != "bnb-int8";
   const std::string yes = "true", no = "false";
   std::string skip_list = "null";
@@ -158,7 +308,7 @@ std::string bnb_quantization_config(const std::string& encode, const std::vector
   return "{\"_load_in_4bit\": " + (four ? yes : no) + ", \"_load_in_8bit\": " + (four ? no : yes) +
          ", \"bnb_4bit_compute_dtype\": \"float32\", \"bnb_4bit_quant_storage\": \"uint8\", \"bnb_4bit_quant_type\": \"" +
          (encode == "bnb-nf4" ? "nf4" : "fp4") +
-         "\", \"bnb_4bit_use_double_quant\": false, \"llm_int8_enable_fp32_cpu_offload\": false, "
+         "\", \"bnb_4bit_use_double_quant\": " + (double_quant ? yes : no) + ", \"llm_int8_enable_fp32_cpu_offload\": false, "
          "\"llm_int8_has_fp16_weight\": false, \"llm_int8_skip_modules\": " +
          skip_list + ", \"llm_int8_threshold\": 6.0, \"load_in_4bit\": " + (four ? yes : no) +
          ", \"load_in_8bit\": " + (four ? no : yes) + ", \"quant_method\": \"bitsandbytes\"}";

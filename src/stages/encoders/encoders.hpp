@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,12 +56,19 @@ void read_weight(io::TensorData& data, const WeightInput& weight, uint64_t first
 [[nodiscard]] EncodedTensor constant_tensor(std::string name, DType dtype, std::vector<int64_t> shape,
                                             std::vector<std::byte> bytes);
 
-/// bnb-nf4 / bnb-fp4 (`nf4` true / false): X.weight, .absmax, .quant_map, .quant_state.bitsandbytes__*.
-[[nodiscard]] std::vector<EncodedTensor> encode_bnb_4bit(const WeightInput& weight, bool nf4, uint64_t blocksize);
+/// bnb-nf4 / bnb-fp4 (`nf4` true / false): X.weight, .absmax, .quant_map, .quant_state.bitsandbytes__*;
+/// double-quantised around `nested_offset` (absmax_mean's) when set: .absmax as U8 codes, plus
+/// .nested_absmax and .nested_quant_map.
+[[nodiscard]] std::vector<EncodedTensor> encode_bnb_4bit(const WeightInput& weight, bool nf4, uint64_t blocksize,
+                                                         std::optional<float> nested_offset);
+/// The double-quantisation offset of a weight: torch's mean of all its block absmax (a first pass
+/// over that weight, holding one f32 per block), summed as torch does with its default threads.
+[[nodiscard]] float absmax_mean(io::TensorData& data, const WeightInput& weight, uint64_t blocksize);
 /// bnb-int8: X.weight (I8), X.SCB, X.weight_format, for weight name "X.weight".
 [[nodiscard]] std::vector<EncodedTensor> encode_bnb_int8(const WeightInput& weight);
 /// transformers' BitsAndBytesConfig as save_pretrained writes it (JSON text).
-[[nodiscard]] std::string bnb_quantization_config(const std::string& encode, const std::vector<std::string>& skip);
+[[nodiscard]] std::string bnb_quantization_config(const std::string& encode, bool double_quant,
+                                                  const std::vector<std::string>& skip);
 
 /// fp8 (`scheme` tensor / channel / block): X.weight (F8_E4M3) and X.weight_scale (the weight's dtype).
 [[nodiscard]] std::vector<EncodedTensor> encode_fp8(const WeightInput& weight, const std::string& scheme);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "amn/error.hpp"
 #include "io/display.hpp"
@@ -78,6 +79,14 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
   if (bnb4 && (blocksize < 32 || blocksize > 4096 || (blocksize & (blocksize - 1)) != 0)) {
     throw Error(ErrorCode::Usage, "--blocksize " + std::to_string(blocksize) + ": bitsandbytes takes 32, 64, ..., 4096");
   }
+  if (options.bnb_double_quant && !bnb4) {
+    throw Error(ErrorCode::Usage, "--double-quant quantises the absmax of bnb-nf4 / bnb-fp4; --to " + encode + " has none");
+  }
+  const bool streamed = std::any_of(catalog.files.begin(), catalog.files.end(), [](const auto& file) { return io::is_stdin(file); });
+  if (options.bnb_double_quant && streamed) {
+    throw Error(ErrorCode::Usage, "--double-quant reads each weight twice (the mean of its absmax goes into the header "
+                                  "first); it cannot read from standard input");
+  }
   if (encode == "fp8" && options.fp8_scheme != "tensor" && options.fp8_scheme != "channel" && options.fp8_scheme != "block") {
     throw Error(ErrorCode::Usage, "--scheme " + options.fp8_scheme + ": fp8 takes tensor, channel or block");
   }
@@ -87,6 +96,9 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
     fail_unsupported(catalog.files.front(), "the input is already quantised (" + match.scheme +
                                                 "); encode from full precision (`amn remember` it first)");
   }
+  // Double quantisation reads weights at plan time (a first pass per weight for the absmax mean).
+  std::optional<io::TensorData> data;
+  if (options.bnb_double_quant) data.emplace(catalog, Limits{}.tightened(limits));
   Plan plan;
   size_t encoded = 0;
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
@@ -105,7 +117,8 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
     encoders::WeightInput weight{tensor_idx, tensor.dtype, static_cast<uint64_t>(tensor.shape[0]),
                                  static_cast<uint64_t>(tensor.shape[1]), file, tensor.name};
     std::vector<encoders::EncodedTensor> outputs =
-        bnb4 ? encoders::encode_bnb_4bit(weight, encode == "bnb-nf4", blocksize)
+        bnb4 ? encoders::encode_bnb_4bit(weight, encode == "bnb-nf4", blocksize,
+                                         data ? std::optional(encoders::absmax_mean(*data, weight, blocksize)) : std::nullopt)
         : encode == "bnb-int8" ? encoders::encode_bnb_int8(weight)
                                : encoders::encode_fp8(weight, options.fp8_scheme);
     for (auto& output : outputs) {
@@ -123,7 +136,7 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
   }
   if (encoded == 0) plan.warnings.push_back("no Linear weight found to encode: every tensor is copied as it is");
   const std::string config = encode == "fp8" ? encoders::fp8_quantization_config(options.fp8_scheme, options.encode_skip)
-                                             : encoders::bnb_quantization_config(encode, options.encode_skip);
+                                             : encoders::bnb_quantization_config(encode, options.bnb_double_quant, options.encode_skip);
   plan.config_edit.set.emplace_back("quantization_config", config);
   return plan;
 }
