@@ -176,3 +176,27 @@ def test_an_encoder_option_the_output_would_ignore_is_refused(args, option, tmp_
     proc = run("convert", INPUT, *args, "-o", f"{out}/", check=2)
     assert option in proc.stderr and args[1] in proc.stderr, proc.stderr
     assert not out.exists()
+
+
+CONV1D = FIXTURES / "conv1d"
+
+
+@pytest.mark.parametrize("case", ["bnb-nf4", "bnb-int8"])
+def test_conv1d_weights_are_quantised_transposed_as_transformers_does(case, tmp_path):
+    """GPT-2's Conv1D weights are stored [in, out]; transformers transposes them before bitsandbytes
+    quantises them: every tensor equals what save_pretrained wrote after transformers quantised the
+    same model on load (test/fixtures/conv1d, gen_conv1d.py)."""
+    out = tmp_path / "out"
+    run("convert", CONV1D / "gpt2", "--to", case, "-o", f"{out}/", "-q", check=0)
+    got, want = st_load(out / "model.safetensors"), st_load(CONV1D / f"gpt2-{case}.safetensors")
+    assert sorted(got) == sorted(want)
+    for name, tensor in want.items():
+        assert_same_tensor(got[name], tensor, name)
+
+
+def test_fp8_leaves_conv1d_weights_as_they_are(tmp_path):
+    """compressed-tensors quantises nn.Linear modules only: a GPT-2's Conv1D weights stay."""
+    out = tmp_path / "out"
+    proc = run("convert", CONV1D / "gpt2", "--to", "fp8", "-o", f"{out}/", check=0)
+    assert st_load(out / "model.safetensors") == st_load(CONV1D / "gpt2" / "model.safetensors")
+    assert "no Linear weight found" in proc.stderr

@@ -38,7 +38,7 @@ struct EncodedTensor {
   std::shared_ptr<const EncodeSource> source;
 };
 
-/// The input weight an encoder reads: a rank-2 F32/F16/BF16 tensor.
+/// The input weight an encoder reads: a rank-2 F32/F16/BF16 tensor, as nn.Linear holds it.
 struct WeightInput {
   size_t tensor_idx = 0;
   DType dtype = DType::F32;
@@ -46,9 +46,12 @@ struct WeightInput {
   uint64_t cols = 0;
   std::string file;  ///< for messages
   std::string name;
+  /// A Conv1D weight (GPT-2's), stored [cols, rows]: read transposed, as transformers transposes
+  /// it before quantising.
+  bool transposed = false;
 };
 
-/// Elements [first, first + count) of the weight (flat, row-major) as f32, refusing a NaN or an
+/// Elements [first, first + count) of the weight (flat, row-major, [rows, cols]) as f32, refusing a NaN or an
 /// infinity (naming file, tensor and element) since no library encodes them meaningfully.
 void read_weight(io::TensorData& data, const WeightInput& weight, uint64_t first, uint64_t count, float* dst);
 

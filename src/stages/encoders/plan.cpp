@@ -1,6 +1,10 @@
 // The plan of `convert --to bnb-*|fp8`: which tensors are Linear weights (transformers' rule), what
 // each becomes, and the quantization_config that goes into config.json.
 #include <algorithm>
+#include <array>
+#include <string_view>
+#include <utility>
+#include <vector>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -14,7 +18,23 @@ namespace amn::stages {
 namespace encoders {
 
 void read_weight(io::TensorData& data, const WeightInput& weight, uint64_t first, uint64_t count, float* dst) {
-  PlainRows(weight.tensor_idx, weight.dtype, 1).rows(data, first, count, dst);
+  const PlainRows source(weight.tensor_idx, weight.dtype, 1);
+  if (!weight.transposed) {
+    source.rows(data, first, count, dst);
+  } else if (count != 0) {
+    // Rows [top, bottom) of the weight are the same columns of the stored [cols, rows] tensor:
+    // one contiguous read per stored row, then picked in the weight's order.
+    const uint64_t top = first / weight.cols;
+    const uint64_t span = (first + count - 1) / weight.cols + 1 - top;
+    thread_local std::vector<float> stored;
+    stored.resize(weight.cols * span);
+    for (uint64_t col = 0; col < weight.cols; ++col) source.rows(data, col * weight.rows + top, span, &stored[col * span]);
+    for (uint64_t idx = 0; idx < count; ++idx) {
+      const uint64_t row = (first + idx) / weight.cols;
+      const uint64_t col = (first + idx) % weight.cols;
+      dst[idx] = stored[col * span + row - top];
+    }
+  }
   for (uint64_t idx = 0; idx < count; ++idx) {
     if (!std::isfinite(dst[idx])) {
       throw Error(ErrorCode::Unsupported, weight.file + ": tensor '" + io::display(weight.name) + "' element " +
@@ -50,6 +70,29 @@ EncodedTensor constant_tensor(std::string name, DType dtype, std::vector<int64_t
 namespace {
 
 constexpr std::string_view kWeightSuffix = ".weight";
+
+/// transformers' model types built on Conv1D (pytorch_utils.Conv1D, a weight stored [in, out]):
+/// their attention and MLP modules are named c_attn, q_attn, c_proj, c_fc; heads are nn.Linear.
+constexpr std::array<std::string_view, 5> kConv1dModelTypes = {"gpt2", "openai-gpt", "imagegpt", "decision_transformer",
+                                                               "clvp"};
+constexpr std::array<std::string_view, 4> kConv1dModules = {"c_attn", "q_attn", "c_proj", "c_fc"};
+
+/// Whether config.json names a model type built on Conv1D.
+bool conv1d_model(const SchemeContext& context) {
+  if (!context.config.present()) return false;
+  const rapidjson::Value& root = context.config.root();
+  const auto type = root.FindMember("model_type");
+  if (type == root.MemberEnd() || !type->value.IsString()) return false;
+  const std::string_view name(type->value.GetString(), type->value.GetStringLength());
+  return std::find(kConv1dModelTypes.begin(), kConv1dModelTypes.end(), name) != kConv1dModelTypes.end();
+}
+
+/// Whether the Linear-shaped weight `name` of a Conv1D model is a Conv1D module's.
+bool conv1d_weight(const std::string& name) {
+  const std::string module = name.substr(0, name.size() - kWeightSuffix.size());
+  const std::string_view last = std::string_view(module).substr(module.rfind('.') + 1);
+  return std::find(kConv1dModules.begin(), kConv1dModules.end(), last) != kConv1dModules.end();
+}
 
 /// transformers' rule for what its quantisers convert: nn.Linear weights, not the output head
 /// (lm_head), embeddings or norms, nor modules named in the skip list. From a checkpoint alone a
@@ -92,13 +135,15 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
   }
   // An input that is quantised already (the recognisers that `remember` uses say so) is refused:
   // its codes are not weights. Tensors merely named like companions (CLIP's logit_scale) stay.
-  if (const SchemeMatch match = recognise_schemes(make_scheme_context(catalog, limits)); !match.scheme.empty()) {
+  const SchemeContext context = make_scheme_context(catalog, limits);
+  if (const SchemeMatch match = recognise_schemes(context); !match.scheme.empty()) {
     fail_unsupported(catalog.files.front(), "the input is already quantised (" + match.scheme +
                                                 "); encode from full precision (`amn remember` it first)");
   }
   // Double quantisation reads weights at plan time (a first pass per weight for the absmax mean).
   std::optional<io::TensorData> data;
   if (options.bnb_double_quant) data.emplace(catalog, Limits{}.tightened(limits));
+  const bool conv1d = conv1d_model(context);
   Plan plan;
   size_t encoded = 0;
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
@@ -108,14 +153,18 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
       fail_unsupported(file, "tensor '" + io::display(tensor.name) + "' is " + std::string(info(tensor.dtype).name) +
                                  ", already quantised; encode from full precision (`amn remember` it first)");
     }
-    if (!is_linear_weight(tensor, options.encode_skip)) {
+    // A Conv1D weight: bitsandbytes gets it transposed (transformers' rule); compressed-tensors
+    // quantises nn.Linear modules only, so FP8 leaves it as it is.
+    const bool transposed = conv1d && is_linear_weight(tensor, options.encode_skip) && conv1d_weight(tensor.name);
+    if (!is_linear_weight(tensor, options.encode_skip) || (transposed && encode == "fp8")) {
       PlannedTensor planned = plan_tensor_as(catalog, tensor_idx, std::nullopt);
       size_output(planned, file, options.target);
       plan.tensors.push_back(std::move(planned));
       continue;
     }
-    encoders::WeightInput weight{tensor_idx, tensor.dtype, static_cast<uint64_t>(tensor.shape[0]),
-                                 static_cast<uint64_t>(tensor.shape[1]), file, tensor.name};
+    const auto [rows, cols] = std::pair{static_cast<uint64_t>(tensor.shape[0]), static_cast<uint64_t>(tensor.shape[1])};
+    const encoders::WeightInput weight{
+        tensor_idx, tensor.dtype, transposed ? cols : rows, transposed ? rows : cols, file, tensor.name, transposed};
     std::vector<encoders::EncodedTensor> outputs =
         bnb4 ? encoders::encode_bnb_4bit(weight, encode == "bnb-nf4", blocksize,
                                          data ? std::optional(encoders::absmax_mean(*data, weight, blocksize)) : std::nullopt)
