@@ -46,20 +46,24 @@ class Fp8Weight {
   [[nodiscard]] uint64_t col_group() const { return scheme_ == Scheme::Block ? kBlock : weight_.cols; }
   [[nodiscard]] uint64_t scale_cols() const { return ceil_div(weight_.cols, col_group()); }
 
-  /// Scales of the row group starting at `row` whose values (rows × cols, f32) are `values`.
-  void group_scales(io::TensorData& data, const float* values, uint64_t rows, float* scales) const {
-    const uint64_t cols = weight_.cols;
+  /// Scales of the row group of `rows` rows starting at row `row_begin`: the tensor's one scale, or
+  /// each column group's absmax over those rows, read one row at a time into `row_values`.
+  void group_scales(io::TensorData& data, uint64_t row_begin, uint64_t rows, std::vector<float>& row_values,
+                    float* scales) const {
     if (scheme_ == Scheme::Tensor) {
       scales[0] = kf::group_scale(weight_.dtype, tensor_absmax(data));
       return;
     }
-    for (uint64_t group = 0; group < scale_cols(); ++group) {
-      const uint64_t col_begin = group * col_group();
-      const uint64_t width = std::min(col_group(), cols - col_begin);
-      float largest = 0.0f;
-      for (uint64_t row = 0; row < rows; ++row) largest = std::max(largest, max_abs(values + row * cols + col_begin, width));
-      scales[group] = kf::group_scale(weight_.dtype, largest);
+    const uint64_t cols = weight_.cols;
+    std::vector<float> largest(scale_cols(), 0.0f);
+    for (uint64_t row = row_begin; row < row_begin + rows; ++row) {
+      read_weight(data, weight_, row * cols, cols, row_values.data());
+      for (uint64_t group = 0; group < scale_cols(); ++group) {
+        const uint64_t col_begin = group * col_group();
+        largest[group] = std::max(largest[group], max_abs(row_values.data() + col_begin, std::min(col_group(), cols - col_begin)));
+      }
     }
+    for (uint64_t group = 0; group < scale_cols(); ++group) scales[group] = kf::group_scale(weight_.dtype, largest[group]);
   }
 
  private:
@@ -94,30 +98,33 @@ class Fp8Source final : public EncodeSource {
     if (scales_) return shared_->scale_cols() * info(weight.dtype).block_bits / 8;
     return shared_->row_group() * weight.cols;
   }
-  [[nodiscard]] uint64_t scratch_bytes() const override {
-    return shared_->row_group() * shared_->weight().cols * (sizeof(float) + 1);
-  }
+  [[nodiscard]] uint64_t scratch_bytes() const override { return shared_->weight().cols * (sizeof(float) + 1); }
 
+  /// Row by row: the group's scales first (a pass over its rows), then each row quantised, read
+  /// again when the group has several (a 128-row block group holds one row at a time, not 128).
   void encode(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst) const override {
     const WeightInput& weight = shared_->weight();
     const uint64_t group_rows = shared_->row_group();
-    thread_local std::vector<float> values;
+    thread_local std::vector<float> row_values;
     thread_local std::vector<float> scales;
+    row_values.resize(weight.cols);
     scales.resize(shared_->scale_cols());
     for (uint64_t unit = first; unit < first + count; ++unit) {
       const uint64_t row_begin = unit * group_rows;
       if (row_begin >= weight.rows) break;
       const uint64_t rows = std::min(group_rows, weight.rows - row_begin);
-      values.resize(rows * weight.cols);
-      read_weight(data, weight, row_begin * weight.cols, values.size(), values.data());
-      shared_->group_scales(data, values.data(), rows, scales.data());
+      shared_->group_scales(data, row_begin, rows, row_values, scales.data());
       std::byte* out = dst + (unit - first) * unit_bytes();
       if (scales_) {
         kernels::store_f32(scales.data(), scales.size(), weight.dtype, out);
         continue;
       }
       for (uint64_t row = 0; row < rows; ++row) {
-        kf::quantize_row(weight.dtype, values.data() + row * weight.cols, weight.cols, scales.data(), shared_->col_group(),
+        // A one-row group (channel) still holds its row from the scale pass; a tensor scale read none.
+        if (rows > 1 || shared_->scheme() == Scheme::Tensor) {
+          read_weight(data, weight, (row_begin + row) * weight.cols, weight.cols, row_values.data());
+        }
+        kf::quantize_row(weight.dtype, row_values.data(), weight.cols, scales.data(), shared_->col_group(),
                          reinterpret_cast<uint8_t*>(out) + row * weight.cols);
       }
     }
