@@ -9,10 +9,14 @@
 #include <cstring>
 #include <optional>
 
+#include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
+
 #include "amn/error.hpp"
 #include "io/display.hpp"
 #include "stages/encoders/encoders.hpp"
 #include "stages/engine/plain_rows.hpp"
+#include "stages/engine/system.hpp"
 
 namespace amn::stages {
 namespace encoders {
@@ -107,6 +111,24 @@ bool is_linear_weight(const Tensor& tensor, const std::vector<std::string>& skip
   return std::none_of(skip.begin(), skip.end(), [&](const std::string& part) { return module.find(part) != std::string::npos; });
 }
 
+/// The double-quantisation offset of every weight to encode: a first pass over each, several
+/// weights at once on the run's threads (each pass holds one f32 per block of its weight).
+std::vector<std::optional<float>> nested_offsets(const Catalog& catalog,
+                                                 const std::vector<std::optional<encoders::WeightInput>>& weights,
+                                                 const ConvertOptions& options, const Limits& limits) {
+  std::vector<size_t> todo;
+  for (size_t tensor_idx = 0; tensor_idx < weights.size(); ++tensor_idx) {
+    if (weights[tensor_idx]) todo.push_back(tensor_idx);
+  }
+  io::TensorData data(catalog, Limits{}.tightened(limits));
+  std::vector<std::optional<float>> offsets(weights.size());
+  tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, choose_threads(options.threads).threads);
+  tbb::parallel_for(size_t{0}, todo.size(), [&](size_t pos) {
+    offsets[todo[pos]] = encoders::absmax_mean(data, *weights[todo[pos]], options.bnb_blocksize);
+  });
+  return offsets;
+}
+
 }  // namespace
 
 Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits) {
@@ -140,12 +162,9 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
     fail_unsupported(catalog.files.front(), "the input is already quantised (" + match.scheme +
                                                 "); encode from full precision (`amn remember` it first)");
   }
-  // Double quantisation reads weights at plan time (a first pass per weight for the absmax mean).
-  std::optional<io::TensorData> data;
-  if (options.bnb_double_quant) data.emplace(catalog, Limits{}.tightened(limits));
   const bool conv1d = conv1d_model(context);
-  Plan plan;
-  size_t encoded = 0;
+  // What each tensor becomes: a weight to encode, or (nullopt) itself.
+  std::vector<std::optional<encoders::WeightInput>> weights(catalog.tensors.size());
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
     const Tensor& tensor = catalog.tensors[tensor_idx];
     const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];
@@ -156,24 +175,32 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
     // A Conv1D weight: bitsandbytes gets it transposed (transformers' rule); compressed-tensors
     // quantises nn.Linear modules only, so FP8 leaves it as it is.
     const bool transposed = conv1d && is_linear_weight(tensor, options.encode_skip) && conv1d_weight(tensor.name);
-    if (!is_linear_weight(tensor, options.encode_skip) || (transposed && encode == "fp8")) {
+    if (!is_linear_weight(tensor, options.encode_skip) || (transposed && encode == "fp8")) continue;
+    const auto [rows, cols] = std::pair{static_cast<uint64_t>(tensor.shape[0]), static_cast<uint64_t>(tensor.shape[1])};
+    weights[tensor_idx] = encoders::WeightInput{
+        tensor_idx, tensor.dtype, transposed ? cols : rows, transposed ? rows : cols, file, tensor.name, transposed};
+  }
+  const std::vector<std::optional<float>> offsets =
+      options.bnb_double_quant ? nested_offsets(catalog, weights, options, limits) : std::vector<std::optional<float>>(weights.size());
+  Plan plan;
+  size_t encoded = 0;
+  for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
+    const std::string& file = catalog.files[catalog.storages[catalog.tensors[tensor_idx].storage].file_index];
+    if (!weights[tensor_idx]) {
       PlannedTensor planned = plan_tensor_as(catalog, tensor_idx, std::nullopt);
       size_output(planned, file, options.target);
       plan.tensors.push_back(std::move(planned));
       continue;
     }
-    const auto [rows, cols] = std::pair{static_cast<uint64_t>(tensor.shape[0]), static_cast<uint64_t>(tensor.shape[1])};
-    const encoders::WeightInput weight{
-        tensor_idx, tensor.dtype, transposed ? cols : rows, transposed ? rows : cols, file, tensor.name, transposed};
+    const encoders::WeightInput& weight = *weights[tensor_idx];
     std::vector<encoders::EncodedTensor> outputs =
-        bnb4 ? encoders::encode_bnb_4bit(weight, encode == "bnb-nf4", blocksize,
-                                         data ? std::optional(encoders::absmax_mean(*data, weight, blocksize)) : std::nullopt)
+        bnb4 ? encoders::encode_bnb_4bit(weight, encode == "bnb-nf4", blocksize, offsets[tensor_idx])
         : encode == "bnb-int8" ? encoders::encode_bnb_int8(weight)
                                : encoders::encode_fp8(weight, options.fp8_scheme);
     for (auto& output : outputs) {
       PlannedTensor planned;
       planned.source = tensor_idx;
-      planned.in_dtype = tensor.dtype;
+      planned.in_dtype = weight.dtype;
       planned.out.name = std::move(output.name);
       planned.out.dtype = output.dtype;
       planned.out.shape = std::move(output.shape);
