@@ -111,7 +111,8 @@ def test_nan_weight_is_refused(tmp_path):
     weight = np.ones((4, 64), np.float32)
     weight[2, 7] = np.nan
     safetensors.numpy.save_file({"layer.q_proj.weight": weight}, str(bad))
-    for args in (["--to", "bnb-nf4"], ["--to", "bnb-int8"], ["--to", "fp8", "--scheme", "tensor"]):
+    for args in (["--to", "bnb-nf4"], ["--to", "bnb-nf4", "--double-quant"], ["--to", "bnb-int8"],
+                 ["--to", "fp8", "--scheme", "tensor"]):
         out = tmp_path / "out.safetensors"
         proc = run("convert", bad, *args, "-o", out, check=1)
         assert "layer.q_proj.weight" in proc.stderr and "NaN" in proc.stderr
