@@ -201,3 +201,20 @@ def test_fp8_leaves_conv1d_weights_as_they_are(tmp_path):
     proc = run("convert", CONV1D / "gpt2", "--to", "fp8", "-o", f"{out}/", check=0)
     assert st_load(out / "model.safetensors") == st_load(CONV1D / "gpt2" / "model.safetensors")
     assert "no Linear weight found" in proc.stderr
+
+
+@pytest.mark.parametrize("case", ["bnb-nf4", "bnb-int8"])
+def test_remember_writes_conv1d_weights_as_the_model_holds_them(case, tmp_path):
+    """transformers' own bitsandbytes GPT-2 (its save_pretrained state dict, beside the config.json
+    amn writes for it): remember gives bitsandbytes' dequantisation transposed back to the Conv1D
+    layout [in, out], so the result loads into GPT2LMHeadModel; the other tensors as stored."""
+    source = tmp_path / "source"
+    run("convert", CONV1D / "gpt2", "--to", case, "-o", f"{source}/", "-q", check=0)
+    shutil.copy(CONV1D / f"gpt2-{case}.safetensors", source / "model.safetensors")
+    out = tmp_path / "out"
+    run("remember", source, "--dtype", "f32", "-o", f"{out}/", "-q", check=0)
+    got, plain = st_load(out / "model.safetensors"), st_load(CONV1D / "gpt2" / "model.safetensors")
+    assert {name: t.shape for name, t in got.items()} == {name: t.shape for name, t in plain.items()}
+    for name, tensor in st_load(CONV1D / f"gpt2-{case}.dequant.safetensors").items():
+        assert_same_tensor(got[name], tensor, name)
+    assert np.array_equal(values(got["transformer.wte.weight"]), values(plain["transformer.wte.weight"]))

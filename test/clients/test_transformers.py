@@ -81,3 +81,22 @@ def test_a_wrapped_pth_checkpoint_loads_under_its_own_names(tmp_path):
     run("convert", source / "checkpoint.pth", "-o", f"{out}/", "-q", check=0)
     expected = load_file(BASE / "tiny-llama.logits.safetensors")
     assert torch.equal(logits(load(out), expected["input_ids"]), expected["logits"])
+
+
+def test_a_remembered_conv1d_model_loads_with_the_library_weights(tmp_path):
+    """transformers' own bnb-int8 GPT-2 (Conv1D layers), remembered: from_pretrained(DIR) loads it
+    with nothing mismatched and computes the logits of GPT2LMHeadModel holding bitsandbytes'
+    dequantised weights (test/fixtures/conv1d, gen_conv1d.py) and the other weights as saved."""
+    conv1d = FIXTURES / "conv1d"
+    source, out = tmp_path / "source", tmp_path / "out"
+    run("convert", conv1d / "gpt2", "--to", "bnb-int8", "-o", f"{source}/", "-q", check=0)
+    shutil.copy(conv1d / "gpt2-bnb-int8.safetensors", source / "model.safetensors")
+    run("remember", source, "--dtype", "f32", "-o", f"{out}/", "-q", check=0)
+    model = load(out)
+    state = {name: tensor.float() for name, tensor in load_file(conv1d / "gpt2" / "model.safetensors").items()}
+    state.update(load_file(conv1d / "gpt2-bnb-int8.dequant.safetensors"))
+    reference = AutoModelForCausalLM.from_config(model.config).float().eval()
+    assert reference.load_state_dict(state, strict=False).missing_keys == ["lm_head.weight"]  # tied to wte
+    reference.tie_weights()
+    input_ids = torch.tensor([[1, 5, 9, 33, 63, 2]])
+    assert torch.equal(logits(model, input_ids), logits(reference, input_ids))

@@ -75,29 +75,6 @@ namespace {
 
 constexpr std::string_view kWeightSuffix = ".weight";
 
-/// transformers' model types built on Conv1D (pytorch_utils.Conv1D, a weight stored [in, out]):
-/// their attention and MLP modules are named c_attn, q_attn, c_proj, c_fc; heads are nn.Linear.
-constexpr std::array<std::string_view, 5> kConv1dModelTypes = {"gpt2", "openai-gpt", "imagegpt", "decision_transformer",
-                                                               "clvp"};
-constexpr std::array<std::string_view, 4> kConv1dModules = {"c_attn", "q_attn", "c_proj", "c_fc"};
-
-/// Whether config.json names a model type built on Conv1D.
-bool conv1d_model(const SchemeContext& context) {
-  if (!context.config.present()) return false;
-  const rapidjson::Value& root = context.config.root();
-  const auto type = root.FindMember("model_type");
-  if (type == root.MemberEnd() || !type->value.IsString()) return false;
-  const std::string_view name(type->value.GetString(), type->value.GetStringLength());
-  return std::find(kConv1dModelTypes.begin(), kConv1dModelTypes.end(), name) != kConv1dModelTypes.end();
-}
-
-/// Whether the Linear-shaped weight `name` of a Conv1D model is a Conv1D module's.
-bool conv1d_weight(const std::string& name) {
-  const std::string module = name.substr(0, name.size() - kWeightSuffix.size());
-  const std::string_view last = std::string_view(module).substr(module.rfind('.') + 1);
-  return std::find(kConv1dModules.begin(), kConv1dModules.end(), last) != kConv1dModules.end();
-}
-
 /// transformers' rule for what its quantisers convert: nn.Linear weights, not the output head
 /// (lm_head), embeddings or norms, nor modules named in the skip list. From a checkpoint alone a
 /// Linear weight is a rank-2 float tensor named `*.weight` outside those.
@@ -162,7 +139,6 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
     fail_unsupported(catalog.files.front(), "the input is already quantised (" + match.scheme +
                                                 "); encode from full precision (`amn remember` it first)");
   }
-  const bool conv1d = conv1d_model(context);
   // What each tensor becomes: a weight to encode, or (nullopt) itself.
   std::vector<std::optional<encoders::WeightInput>> weights(catalog.tensors.size());
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
@@ -174,7 +150,7 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
     }
     // A Conv1D weight: bitsandbytes gets it transposed (transformers' rule); compressed-tensors
     // quantises nn.Linear modules only, so FP8 leaves it as it is.
-    const bool transposed = conv1d && is_linear_weight(tensor, options.encode_skip) && conv1d_weight(tensor.name);
+    const bool transposed = is_linear_weight(tensor, options.encode_skip) && is_conv1d_weight(context, tensor.name);
     if (!is_linear_weight(tensor, options.encode_skip) || (transposed && encode == "fp8")) continue;
     const auto [rows, cols] = std::pair{static_cast<uint64_t>(tensor.shape[0]), static_cast<uint64_t>(tensor.shape[1])};
     weights[tensor_idx] = encoders::WeightInput{

@@ -114,7 +114,15 @@ struct SchemeContext {
 /// naming file and tensors) when the scheme is present but cannot be dequantised correctly.
 using Recogniser = std::optional<SchemeMatch> (*)(const SchemeContext&);
 
-/// Every recogniser's match, merged. A tensor claimed by two schemes is an error.
+/// Every recogniser's match, merged. A tensor claimed by two schemes is an error. A Conv1D
+/// weight's output (is_conv1d_weight) is written transposed, [in, out], as the model holds it:
+/// quantisers transpose it to nn.Linear's [out, in] first (transformers before bitsandbytes).
 [[nodiscard]] SchemeMatch recognise_schemes(const SchemeContext& context);
+
+/// Whether `name` is a transformers Conv1D weight (pytorch_utils.Conv1D, stored [in, out], the
+/// transpose of nn.Linear's): config.json's model_type is gpt2, openai-gpt, imagegpt,
+/// decision_transformer or clvp, and the module is c_attn, q_attn, c_proj or c_fc (their heads
+/// are nn.Linear).
+[[nodiscard]] bool is_conv1d_weight(const SchemeContext& context, const std::string& name);
 
 }  // namespace amn::stages
