@@ -88,7 +88,12 @@ class MadeDirectories {
       made_.push_back(missing);
       if (missing == missing.parent_path()) break;
     }
-    fs::create_directories(dir);
+    std::error_code failed;
+    fs::create_directories(dir, failed);
+    if (failed) {
+      for (const auto& made : made_) fs::remove(made, error);
+      fail_io(dir.string(), "cannot create this directory", failed.value());
+    }
   }
   ~MadeDirectories() {
     if (kept_) return;

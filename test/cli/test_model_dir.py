@@ -242,3 +242,14 @@ def test_model_safetensors_and_pytorch_model_bin_are_the_model_as_transformers_r
         shutil.copy(FIXTURES / "pth" / "checkpoint.pt", trainer / name)
     report = json.loads(run("inspect", trainer, "--json", check=0).stdout)
     assert report["files"] == [str(trainer / "pytorch_model.bin")], report["files"]
+
+
+def test_a_directory_output_that_cannot_be_made_is_an_error_naming_it(tmp_path):
+    """-o DIR/ where a file stands in the way: `amn: error: DIR: cannot create this directory: ...`,
+    exit 1, nothing written (it was std::filesystem's own message, naming no file first)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    for out in (f"{blocker}/", f"{blocker}/sub/"):
+        proc = run("remember", W4, "-o", out, check=1)
+        assert proc.stderr.startswith(f"amn: error: {out}: cannot create this directory: "), proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
