@@ -7,9 +7,10 @@ a quantised tensor of its scheme needs it; otherwise it is copied."""
 import json
 import struct
 
+import numpy as np
 import pytest
 
-from conftest import FIXTURES, assert_same_tensor, refused, remember, st_load
+from conftest import FIXTURES, Tensor, assert_same_tensor, refused, remember, st_load, values
 
 NVFP4 = FIXTURES / "nvfp4"
 MXFP4 = FIXTURES / "mxfp4" / "gptoss-mxfp4"
@@ -51,6 +52,27 @@ def test_mxfp4_experts_are_transposed_and_biases_kept(tmp_path):
     assert out[experts + "gate_up_proj"].shape == [2, 64, 192] and out[experts + "down_proj"].shape == [2, 96, 64]
     assert not [name for name in out if name.endswith(("_blocks", "_scales"))]
     assert_same_tensor(out[experts + "gate_up_proj_bias"], model[experts + "gate_up_proj_bias"], "bias")
+
+
+def test_mxfp4_experts_wider_than_a_band_equal_the_library(tmp_path):
+    # amn decodes an expert a band of block columns at a time (at most 4 MiB of f32). Each block
+    # decodes on its own, so repeating an expert's block columns 100 times repeats transformers'
+    # values (expected.safetensors) along the input axis: 200 columns of 192 outputs, two bands.
+    experts = "model.layers.0.mlp.experts.gate_up_proj"
+    model = st_load(MXFP4 / "model.safetensors")
+    tiled = {}
+    for suffix in ("_blocks", "_scales"):
+        tensor = model[experts + suffix]
+        array = np.frombuffer(tensor.data, np.uint8).reshape(tensor.shape)
+        wide = np.ascontiguousarray(np.concatenate([array] * 100, axis=2))
+        tiled[experts + suffix] = Tensor("U8", list(wide.shape), wide.tobytes())
+    folder = tmp_path / "in"
+    folder.mkdir()
+    out = remember(st_write(folder / "model.safetensors", tiled), tmp_path, "--dtype", "f32")
+    want = values(st_load(MXFP4 / "expected.safetensors")[experts])
+    got = values(out[experts])
+    assert got.shape == (2, 6400, 192)
+    assert np.array_equal(got, np.concatenate([want] * 100, axis=1))
 
 
 def edited(source, tmp_path, change):

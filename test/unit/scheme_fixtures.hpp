@@ -95,6 +95,21 @@ inline void check_bits(std::span<const float> got, std::span<const float> want, 
   }
 }
 
+/// Elements of one row of an output's row source, as the engine counts them: SchemeTensor::row_elems,
+/// or the dimensions after the first (one element for rank <= 1).
+inline uint64_t source_row_elems(const amn::stages::SchemeTensor& output) {
+  if (output.row_elems != 0) return output.row_elems;
+  uint64_t elems = 1;
+  for (size_t dim = 1; dim < output.shape.size(); ++dim) elems *= static_cast<uint64_t>(output.shape[dim]);
+  return elems;
+}
+
+/// Rows of an output's row source.
+inline uint64_t source_rows(const amn::stages::SchemeTensor& output) {
+  const uint64_t row_elems = source_row_elems(output);
+  return row_elems ? *amn::element_count(output.shape) / row_elems : 0;
+}
+
 /// Runs every output of `match` through its row source in windows of 1, 7 and all rows (the
 /// engine cuts windows anywhere) and compares each with the tensor of the same name in
 /// `expected`.
@@ -104,10 +119,10 @@ inline void check_outputs(const amn::stages::SchemeMatch& match, amn::io::Tensor
     CAPTURE(output.name);
     auto want = expected.find(output.name);
     REQUIRE(want != expected.end());
-    const uint64_t rows = output.shape.size() >= 2 ? static_cast<uint64_t>(output.shape[0]) : 1;
     const uint64_t elems = *amn::element_count(output.shape);
     REQUIRE(want->second.size() == elems * sizeof(float));
-    const uint64_t row_elems = rows ? elems / rows : 0;
+    const uint64_t rows = source_rows(output);
+    const uint64_t row_elems = source_row_elems(output);
     for (uint64_t window : {uint64_t{1}, uint64_t{7}, rows}) {
       std::vector<float> got(elems);
       for (uint64_t first = 0; first < rows; first += window) {
@@ -237,8 +252,7 @@ inline size_t check_refusals(const std::string& dir) {
           auto match = amn::stages::recognise_schemes(amn::stages::make_scheme_context(model.catalog));
           for (const auto& output : match.outputs) {
             std::vector<float> scratch(*amn::element_count(output.shape));
-            output.source->rows(model.data, 0, output.shape.empty() ? 1 : static_cast<uint64_t>(output.shape[0]),
-                                scratch.data());
+            output.source->rows(model.data, 0, source_rows(output), scratch.data());
           }
         },
         path, code, fragment);

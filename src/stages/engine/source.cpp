@@ -188,10 +188,10 @@ std::shared_ptr<const TensorSource> plain_source(size_t tensor_idx, DType from, 
 }
 
 std::shared_ptr<const TensorSource> scheme_source(std::shared_ptr<const RowSource> rows,
-                                                  const std::vector<int64_t>& shape, DType to) {
+                                                  const std::vector<int64_t>& shape, DType to, uint64_t row_elems) {
   RowsSource::Params params;
   params.rows = std::move(rows);
-  params.row_elems = scheme_row_elems(shape);
+  params.row_elems = row_elems != 0 ? row_elems : scheme_row_elems(shape);
   params.to = to;
   return std::make_shared<RowsSource>(std::move(params));
 }

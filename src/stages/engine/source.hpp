@@ -65,7 +65,9 @@ void fill_range(const TensorSource& source, io::TensorData& data, uint64_t begin
                                                                std::shared_ptr<const std::vector<float>> imatrix = {});
 
 /// The source of a multi-tensor scheme's output: its f32 rows narrowed to `to` (a float type).
+/// `row_elems` as SchemeTensor::row_elems (0: the shape's dimensions after the first).
 [[nodiscard]] std::shared_ptr<const TensorSource> scheme_source(std::shared_ptr<const RowSource> rows,
-                                                                const std::vector<int64_t>& shape, DType to);
+                                                                const std::vector<int64_t>& shape, DType to,
+                                                                uint64_t row_elems);
 
 }  // namespace amn::stages

@@ -97,7 +97,8 @@ Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limi
       planned.out.name = found->second->name;
       planned.out.shape = found->second->shape;
       planned.out.dtype = options.dtype.value_or(DType::BF16);
-      planned.producer = scheme_source(found->second->source, planned.out.shape, planned.out.dtype);
+      planned.producer =
+          scheme_source(found->second->source, planned.out.shape, planned.out.dtype, found->second->row_elems);
     } else if (consumed[tensor_idx]) {
       continue;
     } else {

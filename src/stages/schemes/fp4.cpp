@@ -10,6 +10,7 @@
 // - MXFP4 as gpt-oss ships its MoE experts: U8 `X_blocks` [E, out, in/32, 16] and U8 `X_scales`
 //   [E, out, in/32] (E8M0 exponents). Dequantised as transformers' convert_moe_packed_tensors into
 //   `X` [E, in, out] (the experts' weights transposed, as transformers' GptOss modules hold them).
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,32 +79,63 @@ class Nvfp4Rows final : public RowSource {
   float tensor_scale_;
 };
 
-/// Rows of one dequantised gpt-oss expert stack [E, in, out]: a row is one expert [in, out].
+/// Rows of a dequantised gpt-oss expert stack [E, in, out], each row a band of block columns: the
+/// inputs [32 g b, 32 g (b + 1)) of one expert for every output (32 g × out elements, consecutive
+/// in the output), g columns a band. A band takes g blocks and g exponents in a row from each
+/// output's packed row, so a worker holds a band (at most kBandBytes of f32) rather than a whole
+/// expert (66 MB of f32 for gpt-oss-120b).
 class Mxfp4Rows final : public RowSource {
  public:
-  Mxfp4Rows(size_t blocks, size_t scales, uint64_t out, uint64_t in) : blocks_(blocks), scales_(scales), out_(out), in_(in) {}
+  Mxfp4Rows(size_t blocks, size_t scales, uint64_t out, uint64_t in)
+      : blocks_(blocks), scales_(scales), out_(out), columns_(in / kMxfp4Block), band_(band_columns(columns_, out)) {}
+
+  [[nodiscard]] uint64_t row_elems() const { return band_ * kMxfp4Block * out_; }
 
   void rows(io::TensorData& data, uint64_t first, uint64_t count, float* dst) const override {
-    const uint64_t expert_bytes = out_ * in_ / 2;
-    const uint64_t expert_scales = out_ * (in_ / kMxfp4Block);
-    std::vector<std::byte> packed(expert_bytes);
-    std::vector<uint8_t> exponents(expert_scales);
-    std::vector<float> row(in_);
-    for (uint64_t expert = first; expert < first + count; ++expert) {
-      data.read(blocks_, expert * expert_bytes, expert_bytes, packed.data());
-      data.read(scales_, expert * expert_scales, expert_scales, reinterpret_cast<std::byte*>(exponents.data()));
-      float* target = dst + (expert - first) * out_ * in_;
-      for (uint64_t out_idx = 0; out_idx < out_; ++out_idx) {
-        kernels::fp4::mxfp4_row(packed.data() + out_idx * in_ / 2, in_, exponents.data() + out_idx * (in_ / kMxfp4Block),
-                                row.data());
-        for (uint64_t in_idx = 0; in_idx < in_; ++in_idx) target[in_idx * out_ + out_idx] = row[in_idx];
+    const uint64_t bands = columns_ / band_;  // per expert
+    const uint64_t band_inputs = band_ * kMxfp4Block;
+    std::vector<std::byte> packed(band_ * kMxfp4BlockBytes);
+    std::vector<uint8_t> exponents(band_);
+    std::vector<float> tile(kTileOutputs * band_inputs);  // [output][input] of kTileOutputs outputs
+    for (uint64_t row = first; row < first + count; ++row) {
+      const uint64_t expert = row / bands;
+      const uint64_t column = (row % bands) * band_;
+      float* target = dst + (row - first) * row_elems();
+      for (uint64_t out_begin = 0; out_begin < out_; out_begin += kTileOutputs) {
+        const uint64_t outputs = std::min(kTileOutputs, out_ - out_begin);
+        for (uint64_t out_idx = 0; out_idx < outputs; ++out_idx) {
+          const uint64_t block = (expert * out_ + out_begin + out_idx) * columns_ + column;
+          data.read(blocks_, block * kMxfp4BlockBytes, packed.size(), packed.data());
+          data.read(scales_, block, band_, reinterpret_cast<std::byte*>(exponents.data()));
+          kernels::fp4::mxfp4_row(packed.data(), band_inputs, exponents.data(), tile.data() + out_idx * band_inputs);
+        }
+        // Transposed a tile at a time, so the output is written in runs of kTileOutputs.
+        for (uint64_t in_idx = 0; in_idx < band_inputs; ++in_idx) {
+          for (uint64_t out_idx = 0; out_idx < outputs; ++out_idx) {
+            target[in_idx * out_ + out_begin + out_idx] = tile[out_idx * band_inputs + in_idx];
+          }
+        }
       }
     }
   }
 
  private:
+  /// f32 bytes of a band at most (unless one column is larger).
+  static constexpr uint64_t kBandBytes = 4ull << 20;
+  /// Outputs decoded before they are transposed into the band.
+  static constexpr uint64_t kTileOutputs = 64;
+
+  /// The most block columns, dividing `columns`, whose band fits kBandBytes (at least 1).
+  static uint64_t band_columns(uint64_t columns, uint64_t out) {
+    uint64_t best = 1;
+    for (uint64_t band = 1; band <= columns; ++band) {
+      if (columns % band == 0 && band * kMxfp4Block * out * sizeof(float) <= kBandBytes) best = band;
+    }
+    return best;
+  }
+
   size_t blocks_, scales_;
-  uint64_t out_, in_;
+  uint64_t out_, columns_, band_;
 };
 
 /// The one f32 value of a per-tensor scale (F32, one element).
@@ -228,8 +260,10 @@ std::optional<SchemeMatch> recognise_mxfp4(const SchemeContext& context) {
     }
     const auto out = static_cast<uint64_t>(shape[1]);
     const auto in = static_cast<uint64_t>(shape[2]) * kMxfp4Block;
-    match.outputs.push_back(SchemeTensor{base, {shape[0], static_cast<int64_t>(in), shape[1]}, tensor_idx,
-                                         std::make_shared<Mxfp4Rows>(tensor_idx, *scales_idx, out, in)});
+    auto rows = std::make_shared<Mxfp4Rows>(tensor_idx, *scales_idx, out, in);
+    const uint64_t row_elems = rows->row_elems();
+    match.outputs.push_back(SchemeTensor{base, {shape[0], static_cast<int64_t>(in), shape[1]}, tensor_idx, std::move(rows),
+                                         row_elems});
     match.consumed.insert(match.consumed.end(), {tensor_idx, *scales_idx});
   }
   if (match.outputs.empty()) return std::nullopt;

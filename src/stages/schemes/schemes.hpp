@@ -54,8 +54,8 @@ class SideJson {
 class RowSource {
  public:
   virtual ~RowSource() = default;
-  /// Writes rows [first, first + count) into dst (count × row elements). The values are the
-  /// canonical library's f32 dequantisation, bit for bit.
+  /// Writes rows [first, first + count) into dst (count × row elements: SchemeTensor::row_elems).
+  /// The values are the canonical library's f32 dequantisation, bit for bit.
   virtual void rows(io::TensorData& data, uint64_t first, uint64_t count, float* dst) const = 0;
 };
 
@@ -65,6 +65,9 @@ struct SchemeTensor {
   std::vector<int64_t> shape;     ///< row-major output shape, e.g. [out, in]
   size_t anchor = 0;              ///< index into Catalog::tensors (e.g. the qweight)
   std::shared_ptr<const RowSource> source;
+  /// Elements of one row of `source`, consecutive in the output; 0: every dimension after the
+  /// first (one element for rank <= 1).
+  uint64_t row_elems = 0;
 };
 
 /// What one recogniser found.
