@@ -1,8 +1,10 @@
 """Shared helpers for the CLI tests: run the built `amn` binary, find fixtures, and read
 safetensors files raw (dtype string, shape, bytes) with safetensors.deserialize, so that any
 dtype (BF16, F8, ...) compares bit for bit without torch."""
+import json
 import os
 import pathlib
+import struct
 import subprocess
 from typing import NamedTuple
 
@@ -51,6 +53,19 @@ def st_load(path):
     """{name: Tensor(dtype, shape, bytes)} as the safetensors package reads the file."""
     raw = pathlib.Path(path).read_bytes()
     return {name: Tensor(t["dtype"], list(t["shape"]), bytes(t["data"])) for name, t in safetensors.deserialize(raw)}
+
+
+def st_write(path, tensors):
+    """Writes {name: Tensor} as a safetensors file (names sorted, data packed in order)."""
+    header, data = {}, b""
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        header[name] = {"dtype": tensor.dtype, "shape": tensor.shape, "data_offsets": [len(data), len(data) + len(tensor.data)]}
+        data += tensor.data
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
+    return path
 
 
 def st_metadata(path):

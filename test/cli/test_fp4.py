@@ -4,30 +4,14 @@ leave the output, and malformed companions refused with the tensor named. Also t
 for every scheme: a tensor named like a companion (`logit_scale`, `layer_scale`, a stray
 `input_scale`, `k_scale` / `v_scale` of a module without quantised weights) is a companion only when
 a quantised tensor of its scheme needs it; otherwise it is copied."""
-import json
-import struct
-
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, Tensor, assert_same_tensor, refused, remember, st_load, values
+from conftest import FIXTURES, Tensor, assert_same_tensor, refused, remember, st_load, st_write, values
 
 NVFP4 = FIXTURES / "nvfp4"
 MXFP4 = FIXTURES / "mxfp4" / "gptoss-mxfp4"
 UP = "model.layers.0.mlp.up_proj."
-
-
-def st_write(path, tensors):
-    """Writes {name: Tensor} as a safetensors file (names sorted, data packed in order)."""
-    header, data = {}, b""
-    for name in sorted(tensors):
-        tensor = tensors[name]
-        header[name] = {"dtype": tensor.dtype, "shape": tensor.shape, "data_offsets": [len(data), len(data) + len(tensor.data)]}
-        data += tensor.data
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
-    return path
 
 
 @pytest.mark.parametrize("case,companions", [

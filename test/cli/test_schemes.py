@@ -16,11 +16,27 @@ import numpy as np
 import pytest
 
 from conftest import (FIXTURES, assert_any_chunking_gives, assert_holds, assert_same_tensor, remember, run, st_load,
-                      values)
+                      st_write, values)
 
 SCHEMES = ["fp8", "compressed", "gptq", "awq", "bnb", "nvfp4", "mxfp4"]
 CASES = [pytest.param(folder, id=f"{scheme}/{folder.name}")
          for scheme in SCHEMES for folder in sorted((FIXTURES / scheme).iterdir()) if folder.is_dir()]
+
+
+def test_fp8_expert_stack_equals_the_library(tmp_path):
+    # Per-tensor FP8 decodes element by element, so q_proj's codes viewed as a stack of 4 experts
+    # [4, 16, 96] must give its library values viewed the same way, whatever the windows (a
+    # stack beyond rank 2 is decoded a row of its last dimension at a time).
+    source = FIXTURES / "fp8" / "per-tensor-e4m3"
+    model = st_load(source / "model.safetensors")
+    q_proj = "model.layers.0.self_attn.q_proj."
+    stack = {q_proj + "weight": model[q_proj + "weight"]._replace(shape=[4, 16, 96]),
+             q_proj + "weight_scale": model[q_proj + "weight_scale"]}
+    folder = tmp_path / "in"
+    folder.mkdir()
+    out = remember(st_write(folder / "model.safetensors", stack), tmp_path, "--dtype", "f32", "--chunk-size", "4KiB")
+    want = values(st_load(source / "expected.safetensors")[q_proj + "weight"]).reshape(4, 16, 96)
+    assert np.array_equal(values(out[q_proj + "weight"]), want)
 
 
 def test_every_fixture_is_here():

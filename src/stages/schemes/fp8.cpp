@@ -286,12 +286,12 @@ std::optional<SchemeMatch> recognise_fp8(const SchemeContext& context) {
     const bool compressed_tensors = *compressed_tensors_cache;
     Fp8Layout layout = layout_of(context, tensor_idx, block_cache);
     layout.in_scale_type = compressed_tensors;
-    const uint64_t elems = element_count(tensor.shape).value_or(0);
-    // RowSource rows: shape[1..] elements, one element for rank <= 1 (stages::scheme_source).
-    const uint64_t rows = tensor.shape.size() >= 2 ? static_cast<uint64_t>(tensor.shape[0]) : elems;
-    const uint64_t cols = rows ? elems / rows : 0;
+    // Rows of the last dimension (one element for rank <= 1): a stack of experts [E, out, in],
+    // scaled per tensor or not at all (the only layouts beyond rank 2), is decoded a row at a
+    // time rather than an expert at a time.
+    const uint64_t cols = tensor.shape.size() >= 2 ? static_cast<uint64_t>(tensor.shape.back()) : 1;
     match.outputs.push_back(SchemeTensor{tensor.name, tensor.shape, tensor_idx,
-                                         std::make_shared<Fp8Rows>(tensor_idx, tensor.dtype, cols, layout)});
+                                         std::make_shared<Fp8Rows>(tensor_idx, tensor.dtype, cols, layout), cols});
     consumed.insert(tensor_idx);
     if (layout.scale) consumed.insert(*layout.scale);
     auto [module, leaf] = split_leaf(tensor.name);
