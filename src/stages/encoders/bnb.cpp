@@ -89,14 +89,14 @@ void read_absmax(io::TensorData& data, const WeightInput& weight, uint64_t block
   kb::absmax_4bit_ref(values.data(), elems, blocksize, absmax);
 }
 
-/// The double-quantised absmax (unit: one nested block of 256 absmax values): its U8 codes, or
-/// its nested absmax (4 bytes), from (absmax - offset) as bitsandbytes' quantize_blockwise codes it.
-class NestedSource final : public EncodeSource {
+/// The codes of a double-quantised absmax (unit: one nested block of 256 absmax values, 256
+/// bytes): (absmax - offset) as bitsandbytes' quantize_blockwise codes it, from the weight.
+class NestedCodesSource final : public EncodeSource {
  public:
-  NestedSource(WeightInput weight, uint64_t blocksize, float offset, bool nested_absmax)
-      : weight_(std::move(weight)), blocksize_(blocksize), offset_(offset), nested_absmax_(nested_absmax) {}
+  NestedCodesSource(WeightInput weight, uint64_t blocksize, float offset)
+      : weight_(std::move(weight)), blocksize_(blocksize), offset_(offset) {}
 
-  [[nodiscard]] uint64_t unit_bytes() const override { return nested_absmax_ ? sizeof(float) : kNestedBlock; }
+  [[nodiscard]] uint64_t unit_bytes() const override { return kNestedBlock; }
   [[nodiscard]] uint64_t scratch_bytes() const override {
     return kNestedBlock * (blocksize_ * sizeof(float) + sizeof(float) + 1);
   }
@@ -107,26 +107,19 @@ class NestedSource final : public EncodeSource {
     const uint64_t absmax_count = std::min(blocks, (first + count) * kNestedBlock) - begin;
     thread_local std::vector<float> values;
     thread_local std::vector<float> absmax;
-    thread_local std::vector<uint8_t> codes;
     thread_local std::vector<float> nested;
     absmax.resize(absmax_count);
-    codes.resize(absmax_count);
     nested.resize((absmax_count + kNestedBlock - 1) / kNestedBlock);
     read_absmax(data, weight_, blocksize_, begin, absmax_count, values, absmax.data());
     for (float& value : absmax) value -= offset_;
-    kb::quantize_blockwise_8bit_ref(absmax.data(), absmax_count, kNestedBlock, codes.data(), nested.data());
-    if (nested_absmax_) {
-      std::memcpy(dst, nested.data(), nested.size() * sizeof(float));
-    } else {
-      std::memcpy(dst, codes.data(), codes.size());
-    }
+    kb::quantize_blockwise_8bit_ref(absmax.data(), absmax_count, kNestedBlock, reinterpret_cast<uint8_t*>(dst),
+                                    nested.data());
   }
 
  private:
   WeightInput weight_;
   uint64_t blocksize_;
   float offset_;
-  bool nested_absmax_;
 };
 
 /// torch's intra-op thread count, as it picks it by default: OMP_NUM_THREADS, then
@@ -161,7 +154,7 @@ unsigned torch_threads() {
 
 }  // namespace
 
-float absmax_mean(io::TensorData& data, const WeightInput& weight, uint64_t blocksize) {
+NestedStats nested_stats(io::TensorData& data, const WeightInput& weight, uint64_t blocksize) {
   const uint64_t total = weight.rows * weight.cols;
   const uint64_t blocks = (total + blocksize - 1) / blocksize;
   std::vector<float> absmax(blocks);
@@ -171,7 +164,13 @@ float absmax_mean(io::TensorData& data, const WeightInput& weight, uint64_t bloc
     read_absmax(data, weight, blocksize, block, std::min(pass_blocks, blocks - block), values, absmax.data() + block);
   }
   static const unsigned kThreads = torch_threads();
-  return kb::torch_mean(absmax.data(), blocks, kThreads);
+  NestedStats stats;
+  stats.offset = kb::torch_mean(absmax.data(), blocks, kThreads);
+  for (float& value : absmax) value -= stats.offset;
+  std::vector<uint8_t> codes(blocks);
+  stats.nested_absmax.resize((blocks + kNestedBlock - 1) / kNestedBlock);
+  kb::quantize_blockwise_8bit_ref(absmax.data(), blocks, kNestedBlock, codes.data(), stats.nested_absmax.data());
+  return stats;
 }
 
 namespace {
@@ -241,7 +240,7 @@ std::vector<std::byte> text_bytes(const std::string& text) {
 }  // namespace
 
 std::vector<EncodedTensor> encode_bnb_4bit(const WeightInput& weight, bool nf4, uint64_t blocksize,
-                                           std::optional<float> nested_offset) {
+                                           const NestedStats* nested) {
   const kb::Code4 code = nf4 ? kb::Code4::Nf4 : kb::Code4::Fp4;
   const uint64_t total = weight.rows * weight.cols;
   const uint64_t blocks = (total + blocksize - 1) / blocksize;
@@ -250,9 +249,9 @@ std::vector<EncodedTensor> encode_bnb_4bit(const WeightInput& weight, bool nf4, 
   std::string state = "{\"quant_type\": \"" + type + "\", \"blocksize\": " + std::to_string(blocksize) +
                       ", \"dtype\": \"" + torch_dtype_name(weight.dtype) + "\", \"shape\": [" +
                       std::to_string(weight.rows) + ", " + std::to_string(weight.cols) + "]";
-  if (nested_offset) {
+  if (nested != nullptr) {
     state += ", \"nested_blocksize\": " + std::to_string(kNestedBlock) +
-             ", \"nested_dtype\": \"float32\", \"nested_offset\": " + python_float(*nested_offset);
+             ", \"nested_dtype\": \"float32\", \"nested_offset\": " + python_float(nested->offset);
   }
   state += "}";
   // The quant_map is bitsandbytes' get_4bit_type: as the decode table, except that FP4's code
@@ -264,12 +263,13 @@ std::vector<EncodedTensor> encode_bnb_4bit(const WeightInput& weight, bool nf4, 
   std::vector<EncodedTensor> out;
   out.push_back({weight.name, DType::U8, {static_cast<int64_t>((total + 1) / 2), 1},
                  std::make_shared<Blocks4Source>(weight, code, blocksize, false)});
-  if (nested_offset) {
-    const uint64_t nested_blocks = (blocks + kNestedBlock - 1) / kNestedBlock;
+  if (nested != nullptr) {
     out.push_back({weight.name + ".absmax", DType::U8, {static_cast<int64_t>(blocks)},
-                   std::make_shared<NestedSource>(weight, blocksize, *nested_offset, false)});
-    out.push_back({weight.name + ".nested_absmax", DType::F32, {static_cast<int64_t>(nested_blocks)},
-                   std::make_shared<NestedSource>(weight, blocksize, *nested_offset, true)});
+                   std::make_shared<NestedCodesSource>(weight, blocksize, nested->offset)});
+    std::vector<std::byte> nested_absmax(nested->nested_absmax.size() * sizeof(float));
+    std::memcpy(nested_absmax.data(), nested->nested_absmax.data(), nested_absmax.size());
+    out.push_back(constant_tensor(weight.name + ".nested_absmax", DType::F32,
+                                  {static_cast<int64_t>(nested->nested_absmax.size())}, std::move(nested_absmax)));
     std::vector<std::byte> map(kb::kCode8Entries * sizeof(float));
     std::memcpy(map.data(), kb::dynamic_map().data(), map.size());
     out.push_back(constant_tensor(weight.name + ".nested_quant_map", DType::F32,

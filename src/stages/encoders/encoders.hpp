@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,14 +58,20 @@ void read_weight(io::TensorData& data, const WeightInput& weight, uint64_t first
 [[nodiscard]] EncodedTensor constant_tensor(std::string name, DType dtype, std::vector<int64_t> shape,
                                             std::vector<std::byte> bytes);
 
+/// What double quantisation knows of a weight after a first pass over it: the offset (torch's mean
+/// of all its block absmax, summed as torch does with its default threads) and the absmax of each
+/// nested block of 256 (absmax - offset) values.
+struct NestedStats {
+  float offset = 0.0f;
+  std::vector<float> nested_absmax;
+};
+[[nodiscard]] NestedStats nested_stats(io::TensorData& data, const WeightInput& weight, uint64_t blocksize);
+
 /// bnb-nf4 / bnb-fp4 (`nf4` true / false): X.weight, .absmax, .quant_map, .quant_state.bitsandbytes__*;
-/// double-quantised around `nested_offset` (absmax_mean's) when set: .absmax as U8 codes, plus
-/// .nested_absmax and .nested_quant_map.
+/// double-quantised when `nested` is set: .absmax as U8 codes, plus .nested_absmax and
+/// .nested_quant_map.
 [[nodiscard]] std::vector<EncodedTensor> encode_bnb_4bit(const WeightInput& weight, bool nf4, uint64_t blocksize,
-                                                         std::optional<float> nested_offset);
-/// The double-quantisation offset of a weight: torch's mean of all its block absmax (a first pass
-/// over that weight, holding one f32 per block), summed as torch does with its default threads.
-[[nodiscard]] float absmax_mean(io::TensorData& data, const WeightInput& weight, uint64_t blocksize);
+                                                         const NestedStats* nested);
 /// bnb-int8: X.weight (I8), X.SCB, X.weight_format, for weight name "X.weight".
 [[nodiscard]] std::vector<EncodedTensor> encode_bnb_int8(const WeightInput& weight);
 /// transformers' BitsAndBytesConfig as save_pretrained writes it (JSON text).

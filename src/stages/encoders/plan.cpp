@@ -88,9 +88,9 @@ bool is_linear_weight(const Tensor& tensor, const std::vector<std::string>& skip
   return std::none_of(skip.begin(), skip.end(), [&](const std::string& part) { return module.find(part) != std::string::npos; });
 }
 
-/// The double-quantisation offset of every weight to encode: a first pass over each, several
+/// The double-quantisation statistics of every weight to encode: a first pass over each, several
 /// weights at once on the run's threads (each pass holds one f32 per block of its weight).
-std::vector<std::optional<float>> nested_offsets(const Catalog& catalog,
+std::vector<std::optional<encoders::NestedStats>> nested_stats(const Catalog& catalog,
                                                  const std::vector<std::optional<encoders::WeightInput>>& weights,
                                                  const ConvertOptions& options, const Limits& limits) {
   std::vector<size_t> todo;
@@ -98,12 +98,12 @@ std::vector<std::optional<float>> nested_offsets(const Catalog& catalog,
     if (weights[tensor_idx]) todo.push_back(tensor_idx);
   }
   io::TensorData data(catalog, Limits{}.tightened(limits));
-  std::vector<std::optional<float>> offsets(weights.size());
+  std::vector<std::optional<encoders::NestedStats>> stats(weights.size());
   tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism, choose_threads(options.threads).threads);
   tbb::parallel_for(size_t{0}, todo.size(), [&](size_t pos) {
-    offsets[todo[pos]] = encoders::absmax_mean(data, *weights[todo[pos]], options.bnb_blocksize);
+    stats[todo[pos]] = encoders::nested_stats(data, *weights[todo[pos]], options.bnb_blocksize);
   });
-  return offsets;
+  return stats;
 }
 
 }  // namespace
@@ -156,8 +156,9 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
     weights[tensor_idx] = encoders::WeightInput{
         tensor_idx, tensor.dtype, transposed ? cols : rows, transposed ? rows : cols, file, tensor.name, transposed};
   }
-  const std::vector<std::optional<float>> offsets =
-      options.bnb_double_quant ? nested_offsets(catalog, weights, options, limits) : std::vector<std::optional<float>>(weights.size());
+  const std::vector<std::optional<encoders::NestedStats>> nested =
+      options.bnb_double_quant ? nested_stats(catalog, weights, options, limits)
+                               : std::vector<std::optional<encoders::NestedStats>>(weights.size());
   Plan plan;
   size_t encoded = 0;
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
@@ -170,7 +171,8 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
     }
     const encoders::WeightInput& weight = *weights[tensor_idx];
     std::vector<encoders::EncodedTensor> outputs =
-        bnb4 ? encoders::encode_bnb_4bit(weight, encode == "bnb-nf4", blocksize, offsets[tensor_idx])
+        bnb4 ? encoders::encode_bnb_4bit(weight, encode == "bnb-nf4", blocksize,
+                                         nested[tensor_idx] ? &*nested[tensor_idx] : nullptr)
         : encode == "bnb-int8" ? encoders::encode_bnb_int8(weight)
                                : encoders::encode_fp8(weight, options.fp8_scheme);
     for (auto& output : outputs) {
