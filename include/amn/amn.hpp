@@ -72,7 +72,8 @@ struct ConvertOptions {
   /// Encode into a Hugging Face quantised layout (safetensors target): "bnb-nf4", "bnb-fp4",
   /// "bnb-int8" (bitsandbytes, as transformers saves it) or "fp8" (compressed-tensors
   /// float-quantized E4M3). "" = none. Linear weights are encoded (rank-2 float `*.weight`, not
-  /// lm_head, embeddings or norms, nor names containing an `encode_skip` entry); the rest is kept.
+  /// lm_head, embeddings or norms, nor names containing an `encode_skip` entry, nor a sparse MoE's
+  /// experts and router); the rest is kept.
   std::string encode;
   uint64_t bnb_blocksize = 64;      ///< bnb-nf4/fp4: elements per absmax block (32..4096, a power of two)
   /// bnb-nf4/fp4: quantise the absmax too (bnb_4bit_use_double_quant); reads each weight twice,

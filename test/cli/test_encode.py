@@ -101,8 +101,11 @@ def test_skip_leaves_modules_unquantised(tmp_path):
     assert tensors["model.layers.0.mlp.up_proj.weight"] == st_load(INPUT)["model.layers.0.mlp.up_proj.weight"]
     assert "model.layers.0.self_attn.q_proj.weight.absmax" in tensors
     assert "model.layers.0.mlp.up_proj.weight.absmax" not in tensors
+    # named one by one: transformers 5 matches a skip pattern from the start of a module name or at
+    # its end, 4.x as a whole name, a path part or the last name; "mlp." is none of those
+    skipped = sorted(name.removesuffix(".weight") for name in st_load(INPUT) if "mlp." in name and name.endswith("proj.weight"))
     config = json.loads((out / "config.json").read_text())["quantization_config"]
-    assert config["llm_int8_skip_modules"] == ["lm_head", "mlp."]
+    assert config["llm_int8_skip_modules"] == ["lm_head", *skipped] and len(skipped) == 2
 
 
 def test_nan_weight_is_refused(tmp_path):
@@ -218,3 +221,21 @@ def test_remember_writes_conv1d_weights_as_the_model_holds_them(case, tmp_path):
     for name, tensor in st_load(CONV1D / f"gpt2-{case}.dequant.safetensors").items():
         assert_same_tensor(got[name], tensor, name)
     assert np.array_equal(values(got["transformer.wte.weight"]), values(plain["transformer.wte.weight"]))
+
+
+def test_moe_experts_and_router_are_left_and_named_in_the_config(tmp_path):
+    """A Mixtral's per-expert w1/w2/w3 and its router `gate`: transformers 5 holds them as fused 3-D
+    parameters and a router module, not nn.Linear, so bitsandbytes leaves them; every tensor equals
+    what save_pretrained wrote after transformers quantised the same model on load
+    (test/fixtures/moe, gen_moe.py), and each module left is named in llm_int8_skip_modules, which
+    transformers 4.x (whose experts are nn.Linear) needs to load the directory."""
+    moe = FIXTURES / "moe"
+    out = tmp_path / "out"
+    run("convert", moe / "mixtral", "--to", "bnb-int8", "-o", f"{out}/", "-q", check=0)
+    got, want = st_load(out / "model.safetensors"), st_load(moe / "mixtral-bnb-int8.safetensors")
+    assert sorted(got) == sorted(want)
+    for name, tensor in want.items():
+        assert_same_tensor(got[name], tensor, name)
+    left = [name.removesuffix(".weight") for name in want if ".experts." in name or name.endswith("moe.gate.weight")]
+    config = json.loads((out / "config.json").read_text())["quantization_config"]
+    assert sorted(config["llm_int8_skip_modules"]) == sorted(["lm_head", *left]) and len(left) == 13

@@ -63,3 +63,39 @@ def test_transformers_loads_a_conv1d_model_encoded_by_amn(tmp_path):
     with torch.no_grad():
         got, want = model(input_ids=input_ids).logits, reference(input_ids=input_ids).logits
     assert torch.equal(got, want), f"max difference {(got - want).abs().max()}"
+
+
+def test_transformers_loads_a_moe_model_encoded_by_amn(tmp_path):
+    """Mixtral as bnb-int8: from_pretrained(DIR) loads amn's directory with nothing missing or
+    mismatched and computes the logits of the same model that transformers quantised itself."""
+    source = FIXTURES / "moe" / "mixtral"
+    out = tmp_path / "out"
+    run("convert", source, "--to", "bnb-int8", "-o", f"{out}/", "-q", check=0)
+    model, info = AutoModelForCausalLM.from_pretrained(out, output_loading_info=True)
+    assert not any(info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    reference = AutoModelForCausalLM.from_pretrained(source, quantization_config=BitsAndBytesConfig(load_in_8bit=True))
+    input_ids = torch.tensor([[1, 5, 9, 33, 63, 2]])
+    torch.set_num_threads(1)
+    with torch.no_grad():
+        got, want = model(input_ids=input_ids).logits, reference(input_ids=input_ids).logits
+    assert torch.equal(got, want), f"max difference {(got - want).abs().max()}"
+
+
+@pytest.mark.parametrize("case", ["bnb-int8", "fp8-channel"])
+def test_skip_by_part_of_a_name_loads_as_it_was_written(case, tmp_path):
+    """--skip mlp. leaves every module whose name contains "mlp." unquantised; transformers 5 reads a
+    skip pattern from the start of a name or at its end, so the config names each module: the MLP
+    loads as nn.Linear holding the input's weights, nothing missing or mismatched."""
+    args, _ = CASES[case]
+    source = FIXTURES / "hfdir" / "tiny-llama"
+    out = tmp_path / "out"
+    run("convert", source, *args, "--skip", "mlp.", "-o", f"{out}/", "-q", check=0)
+    model, info = AutoModelForCausalLM.from_pretrained(out, output_loading_info=True)
+    assert not any(info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    up = model.model.layers[0].mlp.up_proj
+    assert type(up).__name__ == "Linear" and type(model.model.layers[0].self_attn.q_proj).__name__ == CASES[case][1]
+    plain = load_file(source / "model.safetensors")["model.layers.0.mlp.up_proj.weight"]
+    assert torch.equal(up.weight.data.to(plain.dtype), plain)
+    torch.set_num_threads(1)
+    with torch.no_grad():
+        assert torch.isfinite(model(input_ids=torch.tensor([[1, 5, 9, 2]])).logits).all()

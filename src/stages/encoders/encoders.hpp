@@ -74,13 +74,14 @@ struct NestedStats {
                                                          const NestedStats* nested);
 /// bnb-int8: X.weight (I8), X.SCB, X.weight_format, for weight name "X.weight".
 [[nodiscard]] std::vector<EncodedTensor> encode_bnb_int8(const WeightInput& weight);
-/// transformers' BitsAndBytesConfig as save_pretrained writes it (JSON text).
+/// transformers' BitsAndBytesConfig as save_pretrained writes it (JSON text); `skip`: the full
+/// names of the Linear modules left unquantised (lm_head is added).
 [[nodiscard]] std::string bnb_quantization_config(const std::string& encode, bool double_quant,
                                                   const std::vector<std::string>& skip);
 
 /// fp8 (`scheme` tensor / channel / block): X.weight (F8_E4M3) and X.weight_scale (the weight's dtype).
 [[nodiscard]] std::vector<EncodedTensor> encode_fp8(const WeightInput& weight, const std::string& scheme);
-/// compressed-tensors' QuantizationConfig for those weights (JSON text).
+/// compressed-tensors' QuantizationConfig for those weights (JSON text); `skip` as for bnb.
 [[nodiscard]] std::string fp8_quantization_config(const std::string& scheme, const std::vector<std::string>& skip);
 
 }  // namespace amn::stages::encoders

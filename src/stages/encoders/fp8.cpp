@@ -160,7 +160,7 @@ std::vector<EncodedTensor> encode_fp8(const WeightInput& weight, const std::stri
 
 std::string fp8_quantization_config(const std::string& scheme, const std::vector<std::string>& skip) {
   std::string ignore = "[\"lm_head\"";
-  for (const auto& part : skip) ignore += ", " + io::json_string("re:.*" + part + ".*");
+  for (const auto& module : skip) ignore += ", " + io::json_string(module);  // an exact module name
   ignore += "]";
   const std::string block = scheme == "block" ? ", \"block_structure\": [128, 128]" : "";
   return "{\"config_groups\": {\"group_0\": {\"targets\": [\"Linear\"], \"weights\": {\"num_bits\": 8, \"type\": "

@@ -76,16 +76,36 @@ namespace {
 constexpr std::string_view kWeightSuffix = ".weight";
 
 /// transformers' rule for what its quantisers convert: nn.Linear weights, not the output head
-/// (lm_head), embeddings or norms, nor modules named in the skip list. From a checkpoint alone a
-/// Linear weight is a rank-2 float tensor named `*.weight` outside those.
-bool is_linear_weight(const Tensor& tensor, const std::vector<std::string>& skip) {
+/// (lm_head), embeddings or norms. From a checkpoint alone a Linear weight is a rank-2 float tensor
+/// named `*.weight` outside those.
+bool is_linear_weight(const Tensor& tensor) {
   if (tensor.shape.size() != 2 || !tensor.name.ends_with(kWeightSuffix)) return false;
   if (tensor.dtype != DType::F32 && tensor.dtype != DType::F16 && tensor.dtype != DType::BF16) return false;
   const std::string module = tensor.name.substr(0, tensor.name.size() - kWeightSuffix.size());
   for (const char* excluded : {"lm_head", "embed", "norm", "wte", "wpe"}) {
     if (module.find(excluded) != std::string::npos) return false;
   }
-  return std::none_of(skip.begin(), skip.end(), [&](const std::string& part) { return module.find(part) != std::string::npos; });
+  return true;
+}
+
+/// Whether `module` is a sparse MoE block's expert (`X.experts.<n>.Y`) or router (`X.gate` beside
+/// `X.experts.<n>`): transformers 5 holds the experts as fused 3-D parameters and the router as a
+/// router module, not nn.Linear, so its quantisers leave them as they are.
+bool is_moe_module(const SchemeContext& context, const std::string& module) {
+  constexpr std::string_view kExperts = ".experts.";
+  for (size_t at = module.find(kExperts); at != std::string::npos; at = module.find(kExperts, at + 1)) {
+    const size_t digits = at + kExperts.size();
+    const size_t end = module.find('.', digits);
+    if (end != std::string::npos && end > digits &&
+        std::all_of(module.begin() + static_cast<std::ptrdiff_t>(digits), module.begin() + static_cast<std::ptrdiff_t>(end),
+                    [](char c) { return c >= '0' && c <= '9'; })) {
+      return true;
+    }
+  }
+  if (!module.ends_with(".gate")) return false;
+  const std::string experts = module.substr(0, module.size() - std::string_view("gate").size()) + "experts.";
+  const auto next = context.by_name.lower_bound(experts);
+  return next != context.by_name.end() && next->first.starts_with(experts);
 }
 
 /// The double-quantisation statistics of every weight to encode: a first pass over each, several
@@ -141,6 +161,7 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
   }
   // What each tensor becomes: a weight to encode, or (nullopt) itself.
   std::vector<std::optional<encoders::WeightInput>> weights(catalog.tensors.size());
+  std::vector<std::string> left;  // modules of Linear weights left unquantised
   for (size_t tensor_idx = 0; tensor_idx < catalog.tensors.size(); ++tensor_idx) {
     const Tensor& tensor = catalog.tensors[tensor_idx];
     const std::string& file = catalog.files[catalog.storages[tensor.storage].file_index];
@@ -148,10 +169,20 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
       fail_unsupported(file, "tensor '" + io::display(tensor.name) + "' is " + std::string(info(tensor.dtype).name) +
                                  ", already quantised; encode from full precision (`amn remember` it first)");
     }
+    if (!is_linear_weight(tensor)) continue;
+    // Left as they are, and named one by one in quantization_config (transformers 4.x and 5.x read
+    // its skip patterns differently; both take a module's full name): --skip, MoE experts and routers
+    const std::string module = tensor.name.substr(0, tensor.name.size() - kWeightSuffix.size());
+    if (is_moe_module(context, module) || std::any_of(options.encode_skip.begin(), options.encode_skip.end(), [&](const auto& part) {
+          return module.find(part) != std::string::npos;
+        })) {
+      left.push_back(module);
+      continue;
+    }
     // A Conv1D weight: bitsandbytes gets it transposed (transformers' rule); compressed-tensors
     // quantises nn.Linear modules only, so FP8 leaves it as it is.
-    const bool transposed = is_linear_weight(tensor, options.encode_skip) && is_conv1d_weight(context, tensor.name);
-    if (!is_linear_weight(tensor, options.encode_skip) || (transposed && encode == "fp8")) continue;
+    const bool transposed = is_conv1d_weight(context, tensor.name);
+    if (transposed && encode == "fp8") continue;
     const auto [rows, cols] = std::pair{static_cast<uint64_t>(tensor.shape[0]), static_cast<uint64_t>(tensor.shape[1])};
     weights[tensor_idx] = encoders::WeightInput{
         tensor_idx, tensor.dtype, transposed ? cols : rows, transposed ? rows : cols, file, tensor.name, transposed};
@@ -189,8 +220,8 @@ Plan make_encode_plan(const Catalog& catalog, const ConvertOptions& options, con
     ++encoded;
   }
   if (encoded == 0) plan.warnings.push_back("no Linear weight found to encode: every tensor is copied as it is");
-  const std::string config = encode == "fp8" ? encoders::fp8_quantization_config(options.fp8_scheme, options.encode_skip)
-                                             : encoders::bnb_quantization_config(encode, options.bnb_double_quant, options.encode_skip);
+  const std::string config = encode == "fp8" ? encoders::fp8_quantization_config(options.fp8_scheme, left)
+                                             : encoders::bnb_quantization_config(encode, options.bnb_double_quant, left);
   plan.config_edit.set.emplace_back("quantization_config", config);
   return plan;
 }
