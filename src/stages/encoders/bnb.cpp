@@ -1,10 +1,11 @@
 // bitsandbytes encoders as transformers saves their modules. Linear4bit: X.weight (U8
 // [(n + 1) / 2, 1], two codes a byte), X.weight.absmax (F32, one per block), X.weight.quant_map
 // (F32 [16], the code book), X.weight.quant_state.bitsandbytes__nf4|fp4 (U8: the JSON of
-// QuantState.as_dict); double-quantised, X.weight.absmax becomes U8 codes of (absmax - their mean)
-// in blocks of 256 with X.weight.nested_absmax (F32, one per 256) and X.weight.nested_quant_map
-// (F32 [256], the dynamic map), the mean going into the JSON as nested_offset. Linear8bitLt: P.weight (I8 [out, in]), P.SCB (F32 [out]), P.weight_format
-// (U8 scalar, 0 = row-major).
+// QuantState.as_dict); double-quantised, X.weight.absmax becomes U8 codes of (absmax - their
+// mean) in blocks of 256 with X.weight.nested_absmax (F32, one per 256) and
+// X.weight.nested_quant_map (F32 [256], the dynamic map), the mean going into the JSON as
+// nested_offset. Linear8bitLt: P.weight (I8 [out, in]), P.SCB (F32 [out]), P.weight_format (U8
+// scalar, 0 = row-major).
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -152,49 +154,36 @@ unsigned torch_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-}  // namespace
-
-NestedStats nested_stats(io::TensorData& data, const WeightInput& weight, uint64_t blocksize) {
-  const uint64_t total = weight.rows * weight.cols;
-  const uint64_t blocks = (total + blocksize - 1) / blocksize;
-  std::vector<float> absmax(blocks);
-  std::vector<float> values;
-  const uint64_t pass_blocks = kPassElems / blocksize;
-  for (uint64_t block = 0; block < blocks; block += pass_blocks) {
-    read_absmax(data, weight, blocksize, block, std::min(pass_blocks, blocks - block), values, absmax.data() + block);
-  }
-  static const unsigned kThreads = torch_threads();
-  NestedStats stats;
-  stats.offset = kb::torch_mean(absmax.data(), blocks, kThreads);
-  for (float& value : absmax) value -= stats.offset;
-  std::vector<uint8_t> codes(blocks);
-  stats.nested_absmax.resize((blocks + kNestedBlock - 1) / kNestedBlock);
-  kb::quantize_blockwise_8bit_ref(absmax.data(), blocks, kNestedBlock, codes.data(), stats.nested_absmax.data());
-  return stats;
-}
-
-namespace {
-
 /// Python's repr of a float (shortest round trip; fixed notation for exponents -4..15, else
 /// d.ddde±XX), which json.dumps writes for nested_offset (offset.item(), a float32 widened).
 std::string python_float(double value) {
   std::array<char, 32> buffer{};
   const auto end = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value, std::chars_format::scientific).ptr;
-  const std::string text(buffer.data(), end);
+  const std::string_view text(buffer.data(), static_cast<size_t>(end - buffer.data()));
   const size_t mark = text.find('e');
-  const std::string sign = text[0] == '-' ? "-" : "";
-  std::string digits = text.substr(sign.size(), mark - sign.size());
+  const bool negative = text.front() == '-';
+  std::string digits(text.substr(negative ? 1 : 0, mark - (negative ? 1 : 0)));
   digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
-  const int exponent = std::stoi(text.substr(mark + 1));
+  int exponent = 0;
+  std::from_chars(text.data() + mark + 1 + (text[mark + 1] == '+' ? 1 : 0), text.data() + text.size(), exponent);
+  std::string out = negative ? "-" : "";
   if (exponent < -4 || exponent >= 16) {
-    const std::string mantissa = digits.size() == 1 ? digits : digits.substr(0, 1) + "." + digits.substr(1);
-    const std::string exp_digits = std::to_string(std::abs(exponent));
-    return sign + mantissa + "e" + (exponent < 0 ? "-" : "+") + (exp_digits.size() < 2 ? "0" : "") + exp_digits;
+    out.append(digits, 0, 1);
+    if (digits.size() > 1) out.append(".").append(digits, 1);
+    out.append(exponent < 0 ? "e-" : "e+");
+    if (std::abs(exponent) < 10) out.append("0");
+    out.append(std::to_string(std::abs(exponent)));
+  } else if (exponent < 0) {
+    out.append("0.").append(static_cast<size_t>(-exponent - 1), '0').append(digits);
+  } else {
+    const auto whole = static_cast<size_t>(exponent) + 1;
+    if (digits.size() <= whole) {
+      out.append(digits).append(whole - digits.size(), '0').append(".0");
+    } else {
+      out.append(digits, 0, whole).append(".").append(digits, whole);
+    }
   }
-  if (exponent < 0) return sign + "0." + std::string(static_cast<size_t>(-exponent - 1), '0') + digits;
-  const auto whole = static_cast<size_t>(exponent) + 1;
-  if (digits.size() <= whole) return sign + digits + std::string(whole - digits.size(), '0') + ".0";
-  return sign + digits.substr(0, whole) + "." + digits.substr(whole);
+  return out;
 }
 
 /// LLM.int8 rows (unit: one row, `cols` bytes) or their scales (unit: one row, 4 bytes).
@@ -238,6 +227,25 @@ std::vector<std::byte> text_bytes(const std::string& text) {
 }
 
 }  // namespace
+
+NestedStats nested_stats(io::TensorData& data, const WeightInput& weight, uint64_t blocksize) {
+  const uint64_t total = weight.rows * weight.cols;
+  const uint64_t blocks = (total + blocksize - 1) / blocksize;
+  std::vector<float> absmax(blocks);
+  std::vector<float> values;
+  const uint64_t pass_blocks = kPassElems / blocksize;
+  for (uint64_t block = 0; block < blocks; block += pass_blocks) {
+    read_absmax(data, weight, blocksize, block, std::min(pass_blocks, blocks - block), values, absmax.data() + block);
+  }
+  static const unsigned kThreads = torch_threads();
+  NestedStats stats;
+  stats.offset = kb::torch_mean(absmax.data(), blocks, kThreads);
+  for (float& value : absmax) value -= stats.offset;
+  std::vector<uint8_t> codes(blocks);
+  stats.nested_absmax.resize((blocks + kNestedBlock - 1) / kNestedBlock);
+  kb::quantize_blockwise_8bit_ref(absmax.data(), blocks, kNestedBlock, codes.data(), stats.nested_absmax.data());
+  return stats;
+}
 
 std::vector<EncodedTensor> encode_bnb_4bit(const WeightInput& weight, bool nf4, uint64_t blocksize,
                                            const NestedStats* nested) {
