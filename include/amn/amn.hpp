@@ -68,6 +68,11 @@ struct ConvertOptions {
   std::string quant;
   bool pure = false;                ///< with `quant`: one type for every quantisable tensor (llama-quantize --pure)
   std::string imatrix;              ///< with `quant`: llama.cpp importance matrix (GGUF) path, "" = none
+  /// With `quant`, llama-quantize's per-tensor overrides (type names as ggml spells them, any case):
+  std::string output_tensor_type;    ///< output.weight's type (--output-tensor-type), "" = the mixture's
+  std::string token_embedding_type;  ///< the token embeddings' type (--token-embedding-type), "" = the mixture's
+  bool leave_output_tensor = false;  ///< output.weight kept as stored (--leave-output-tensor)
+  std::vector<std::string> tensor_types;  ///< "PATTERN=TYPE" (--tensor-type): regex on the name, first match wins
   std::vector<MetaEntry> gguf_kv;   ///< GGUF target: KV pairs set last, replacing the input's (parse_gguf_kv)
   /// Encode into a Hugging Face quantised layout (safetensors target): "bnb-nf4", "bnb-fp4",
   /// "bnb-int8" (bitsandbytes, as transformers saves it) or "fp8" (compressed-tensors

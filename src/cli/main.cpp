@@ -46,6 +46,10 @@ struct Options {
   std::string scheme;              ///< --scheme (fp8); "": not given
   std::vector<std::string> skip;   ///< --skip (encoders)
   std::string imatrix;
+  std::string output_tensor_type;         ///< --output-tensor-type (with --quant)
+  std::string token_embedding_type;       ///< --token-embedding-type (with --quant)
+  bool leave_output_tensor = false;       ///< --leave-output-tensor (with --quant)
+  std::vector<std::string> tensor_types;  ///< --tensor-type PATTERN=TYPE, repeatable (with --quant)
   std::vector<std::string> gguf_kv;
   std::string gguf_metadata;
   bool pure = false;
@@ -168,6 +172,21 @@ void add_convert_options(CLI::App* convert, Options& options) {
                     ->excludes("--dtype");
   convert->add_flag("--pure", options.pure, "With --quant: one type for every quantisable tensor (no mixture)")->needs(quant);
   convert->add_option("--imatrix", options.imatrix, "With --quant: llama.cpp importance matrix (GGUF, from llama-imatrix)")
+      ->needs(quant);
+  convert->add_option("--output-tensor-type", options.output_tensor_type,
+                      "With --quant: this ggml type (q8_0, q6_k, f16, ...) for output.weight, as llama-quantize's option")
+      ->needs(quant);
+  convert->add_option("--token-embedding-type", options.token_embedding_type,
+                      "With --quant: this ggml type for the token embeddings, e.g. --token-embedding-type q8_0")
+      ->needs(quant);
+  convert->add_flag("--leave-output-tensor", options.leave_output_tensor,
+                    "With --quant: keep output.weight as stored (not quantised)")
+      ->needs(quant);
+  convert->add_option("--tensor-type", options.tensor_types,
+                      "With --quant: PATTERN=TYPE, repeatable: tensors whose name the regex PATTERN matches (searched, "
+                      "lower-cased; the first matching PATTERN wins) get TYPE instead of the mixture's, as llama-quantize "
+                      "--tensor-type, e.g. --tensor-type attn_v=q8_0 --tensor-type 'blk\\.[0-3]\\.ffn_down=q6_k'")
+      ->allow_extra_args(false)
       ->needs(quant);
   convert->add_option("--gguf-kv", options.gguf_kv,
                       "GGUF output: set KEY=TYPE:VALUE (TYPE u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 bool str), repeatable")
@@ -326,6 +345,10 @@ amn::ConvertOptions make_convert_options(const Options& options, const std::stri
   convert.quant = options.quant;
   convert.pure = options.pure;
   convert.imatrix = options.imatrix;
+  convert.output_tensor_type = options.output_tensor_type;
+  convert.token_embedding_type = options.token_embedding_type;
+  convert.leave_output_tensor = options.leave_output_tensor;
+  convert.tensor_types = options.tensor_types;
   if ((!options.gguf_kv.empty() || !options.gguf_metadata.empty()) && convert.target != amn::Target::Gguf) {
     throw amn::Error(amn::ErrorCode::Usage, "--gguf-kv and --gguf-metadata set GGUF metadata; add --to gguf or --quant");
   }
@@ -508,6 +531,9 @@ int run_batch_command(const Options& options, const std::string& verb) {
                         (options.pure ? "pure" : "") + "|" + options.imatrix + "|" + options.max_shard_size + "|" +
                         options.selection.select + "|" + options.selection.strip_prefix;
   for (const auto& entry : options.gguf_kv) request.fingerprint += "|" + entry;
+  request.fingerprint += "|" + options.output_tensor_type + "|" + options.token_embedding_type + "|" +
+                         (options.leave_output_tensor ? "leave-output" : "");
+  for (const auto& entry : options.tensor_types) request.fingerprint += "|" + entry;
   request.fingerprint += "|" + options.gguf_metadata;
   return amn::cli::run_batch(request);
 }
@@ -553,6 +579,7 @@ int main(int argc, char** argv) {
   add_convert_options(convert, options);
   convert->footer("Example: amn convert model.pth --to gguf -o model.gguf\n"
                   "Example: amn convert model-f16.gguf --quant Q4_K_M   (writes model-Q4_K_M.gguf)\n"
+                  "Example: amn convert model-f16.gguf --quant Q4_K_M --output-tensor-type q8_0 --tensor-type attn_v=q6_k\n"
                   "Example: curl -sL URL | amn convert - --quant Q8_0 -o - > model-Q8_0.gguf\n"
                   "Example: amn convert Llama-3-8B/ --to bnb-nf4 -o Llama-3-8B-nf4/   (from_pretrained loads it)\n"
                   "Example: amn convert Llama-3-8B/ --to fp8 --scheme block -o Llama-3-8B-FP8-block/");

@@ -2,6 +2,8 @@
 generation with llama-simple on amn's `convert --quant` output (every type llama-quantize made,
 with and without --pure and --imatrix) prints exactly what it printed on llama-quantize's own
 file (test/fixtures/llama/expected_generate.tsv), and amn's float --dtype GGUF outputs load too.
+With llama-quantize's per-tensor overrides, llama-quantize itself runs beside amn on the same input
+with the same options and the two files must be equal byte for byte (and load).
 
 Run by `scripts/test.sh --clients`, which builds llama.cpp's tools (test/fixtures/gen/llama_cpp.py)."""
 import json
@@ -16,6 +18,7 @@ sys.path.insert(0, str(ROOT / "test" / "cli"))
 sys.path.insert(0, str(ROOT / "test" / "fixtures" / "gen"))
 import llama_cpp  # noqa: E402
 from conftest import FIXTURES, run  # noqa: E402
+from test_quant_overrides import IMATRIX as OVERRIDE_IMATRIX, RUNS as OVERRIDE_RUNS, source_of  # noqa: E402
 
 LLAMA = FIXTURES / "llama"
 MODEL = LLAMA / "tiny-llama-f16.gguf"
@@ -69,3 +72,18 @@ def test_llama_cpp_loads_a_gguf_round_tripped_through_safetensors(tmp_path):
     run("convert", MODEL, "--to", "safetensors", "-o", middle, "-q", check=0)
     run("convert", middle, "--to", "gguf", "-o", out, "-q", check=0)
     assert generate(out) == EXPECTED[("SOURCE", False, False)]
+
+
+@pytest.mark.parametrize("name", [n for n, entry in OVERRIDE_RUNS.items() if "error" not in entry])
+def test_overrides_write_the_file_llama_quantize_writes(name, tmp_path):
+    entry = OVERRIDE_RUNS[name]
+    source = source_of(entry, tmp_path)
+    options = list(entry["options"]) + (["--imatrix", str(OVERRIDE_IMATRIX)] if entry["imatrix"] else [])
+    theirs, ours = tmp_path / "llama-quantize.gguf", tmp_path / "amn.gguf"
+    proc = subprocess.run([str(llama_cpp.tool("llama-quantize")), *options, str(source), str(theirs), entry["ftype"], "2"],
+                          capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    run("convert", source, "--quant", entry["ftype"], *options, "-o", ours, "-q", check=0)
+    assert ours.read_bytes() == theirs.read_bytes()
+    if entry["input"] != "odd":  # two bare matrices are no model
+        generate(ours)

@@ -103,6 +103,20 @@ std::optional<DType> kept_type(const Tensor& tensor) {
   return std::nullopt;
 }
 
+/// The per-tensor overrides `options` ask for; throws Error(Usage) for a bad one.
+quant::TensorOverrides tensor_overrides(const ConvertOptions& options) {
+  quant::TensorOverrides overrides;
+  if (!options.output_tensor_type.empty()) {
+    overrides.output_type = quant::parse_tensor_type(options.output_tensor_type, "--output-tensor-type");
+  }
+  if (!options.token_embedding_type.empty()) {
+    overrides.token_embd_type = quant::parse_tensor_type(options.token_embedding_type, "--token-embedding-type");
+  }
+  overrides.leave_output = options.leave_output_tensor;
+  for (const auto& text : options.tensor_types) overrides.rules.push_back(quant::parse_tensor_type_rule(text));
+  return overrides;
+}
+
 }  // namespace
 
 std::optional<DType> gguf_float_type(const Catalog& catalog, const Tensor& tensor, DType to) {
@@ -141,9 +155,10 @@ Plan make_quant_plan(const Catalog& catalog, const ConvertOptions& options, cons
     names.push_back(tensor.name);
   }
   const quant::QuantRequest request{parsed.ftype, options.pure, imatrix.has_value(), parsed.copy};
+  const quant::TensorOverrides overrides = tensor_overrides(options);
   std::vector<quant::TensorChoice> choices;
   try {
-    choices = quant::choose_types(facts, refs, request);
+    choices = quant::choose_types(facts, refs, request, overrides);
   } catch (const Error& error) {  // the chooser sees names, not files
     throw Error(error.code(), first_file + ": " + error.what());
   }

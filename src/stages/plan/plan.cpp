@@ -75,6 +75,11 @@ PlannedTensor plan_tensor(const Catalog& catalog, size_t tensor_idx, const Conve
 
 Plan make_plan(const Catalog& catalog, const ConvertOptions& options, const Limits& limits) {
   if (!options.quant.empty()) return make_quant_plan(catalog, options, limits);
+  if (!options.output_tensor_type.empty() || !options.token_embedding_type.empty() || options.leave_output_tensor ||
+      !options.tensor_types.empty()) {
+    throw Error(ErrorCode::Usage, "--output-tensor-type, --token-embedding-type, --leave-output-tensor and "
+                                  "--tensor-type choose GGUF quantisation types: they need --quant");
+  }
   if (!options.encode.empty()) return make_encode_plan(catalog, options, limits);
   Plan plan;
   // remember, or convert to a float --dtype: multi-tensor schemes replace their companions by

@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "amn/error.hpp"
+#include "kernels/quantize.hpp"
 
 namespace amn::quant {
 namespace {
@@ -115,6 +116,7 @@ struct State {
   const ModelFacts& facts;
   FT ftype;
   bool has_imatrix;
+  std::optional<DType> output_type;  // --output-tensor-type (reaches the mixture for a tied embedding)
   int n_attention_wv = 0;
   int n_ffn = 0;  // n_ffn_down == n_ffn_gate == n_ffn_up == the layer count
   int i_attention_wv = 0;
@@ -159,6 +161,7 @@ DType mixture_type(State& st, DType type, std::string_view name, std::span<const
 
   if (cat == Category::Output || (st.tied_embeddings && cat == Category::TokenEmbd)) {
     // the output projection (or the embedding that doubles as it)
+    if (st.output_type) return *st.output_type;
     if (ft == FT::MXFP4_MOE) return DType::Q8_0;
     if (st.falcon() || ne(shape, 0) % block_of(type) != 0) return DType::Q8_0;
     if (in(ft, {FT::IQ2_XXS, FT::IQ2_XS, FT::IQ3_XXS, FT::IQ1_S, FT::IQ2_S, FT::IQ2_M, FT::IQ1_M})) return DType::Q5_K;
@@ -351,6 +354,42 @@ TensorChoice fallback(std::string_view name, std::span<const int64_t> shape, DTy
   return choice;
 }
 
+[[noreturn]] void rule_usage(std::string_view text, const std::string& what) {
+  throw Error(ErrorCode::Usage, "--tensor-type '" + std::string(text) + "': " + what +
+                                    " (expected PATTERN=TYPE, e.g. attn_v=q8_0 or 'blk\\.[0-3]\\.ffn_down=q6_k')");
+}
+
+// The first --tensor-type rule whose pattern matches somewhere in `name`, or null. A name longer
+// than GGUF holds (63 bytes; the writer refuses it) is not searched: std::regex recurses as deep
+// as the text is long, and a 4 KiB name from a safetensors input could overflow a small stack.
+const TensorTypeRule* first_rule(std::span<const TensorTypeRule> rules, std::string_view name) {
+  constexpr size_t kMaxGgufName = 63;  // GGML_MAX_NAME minus the NUL
+  if (name.size() > kMaxGgufName) return nullptr;
+  for (const auto& rule : rules) {
+    if (std::regex_search(name.begin(), name.end(), rule.regex)) return &rule;
+  }
+  return nullptr;
+}
+
+// The type --token-embedding-type or --output-tensor-type gives a tensor outright, if any (a
+// --tensor-type rule naming per_layer_token_embd takes it from --token-embedding-type). A row that
+// does not fill whole blocks of it is refused: llama-quantize applies no fallback there and aborts.
+std::optional<DType> given_type(const TensorOverrides& overrides, const TensorRef& tensor, Category cat, bool ruled) {
+  std::optional<DType> given;
+  if (cat == Category::TokenEmbd && !(ruled && tensor.name == "per_layer_token_embd.weight")) {
+    given = overrides.token_embd_type;
+  }
+  if (cat == Category::Output) given = overrides.output_type;
+  if (given && ne(tensor.shape, 0) % block_of(*given) != 0) {
+    throw Error(ErrorCode::Unsupported,
+                std::string(tensor.name) + ": rows of " + std::to_string(ne(tensor.shape, 0)) + " do not fill whole " +
+                    std::string(info(*given).name) + " blocks of " + std::to_string(block_of(*given)) + " (" +
+                    (cat == Category::Output ? "--output-tensor-type" : "--token-embedding-type") +
+                    " has no fallback; llama-quantize aborts too)");
+  }
+  return given;
+}
+
 std::string valid_names() {
   std::string text;
   for (const auto& entry : kNames) {
@@ -401,6 +440,35 @@ ParsedFileType parse_file_type(std::string_view text) {
     }
   }
   throw Error(ErrorCode::Usage, "unknown quantisation type '" + std::string(text) + "'; valid: " + valid_names());
+}
+
+DType parse_tensor_type(std::string_view text, std::string_view option) {
+  std::string valid;
+  for (const DTypeInfo& entry : all_dtypes()) {
+    const bool quantisable = entry.type == DType::F32 || entry.type == DType::F16 || entry.type == DType::BF16 ||
+                             kernels::can_quantize(entry.type);
+    if (entry.gguf_id < 0 || !quantisable) continue;
+    if (iequals(entry.name, text)) return entry.type;
+    valid += (valid.empty() ? "" : ", ") + std::string(entry.name);
+  }
+  throw Error(ErrorCode::Usage, std::string(option) + ": '" + std::string(text) +
+                                    "' is not a type llama-quantize can quantise a tensor to; valid (any case): " + valid);
+}
+
+TensorTypeRule parse_tensor_type_rule(std::string_view text) {
+  const size_t equals = text.find('=');
+  if (equals == std::string_view::npos) rule_usage(text, "no '='");
+  if (equals == 0) rule_usage(text, "no tensor name pattern before '='");
+  if (equals + 1 == text.size()) rule_usage(text, "no type after '='");
+  std::string pattern(text.substr(0, equals));
+  std::transform(pattern.begin(), pattern.end(), pattern.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const DType type = parse_tensor_type(text.substr(equals + 1), "--tensor-type '" + std::string(text) + "'");
+  try {
+    return TensorTypeRule{std::string(text.substr(0, equals)), std::regex(pattern), type};
+  } catch (const std::regex_error& error) {
+    rule_usage(text, std::string("the pattern is not a regular expression (") + error.what() + ")");
+  }
 }
 
 std::string_view file_type_name(FileType ftype) {
@@ -540,12 +608,12 @@ std::vector<size_t> quantize_order(std::span<const std::string_view> names) {
 }
 
 std::vector<TensorChoice> choose_types(const ModelFacts& facts, std::span<const TensorRef> tensors,
-                                       const QuantRequest& request) {
+                                       const QuantRequest& request, const TensorOverrides& overrides) {
   std::vector<TensorChoice> choices(tensors.size());
   std::vector<std::string_view> names(tensors.size());
   for (size_t idx = 0; idx < tensors.size(); ++idx) names[idx] = tensors[idx].name;
 
-  State st{facts, request.ftype, request.imatrix};
+  State st{facts, request.ftype, request.imatrix, overrides.output_type};
   st.n_ffn = static_cast<int>(std::min<uint32_t>(facts.n_layer, INT_MAX));
   for (auto name : names) {
     const Category cat = category_of(name);
@@ -558,13 +626,22 @@ std::vector<TensorChoice> choose_types(const ModelFacts& facts, std::span<const 
     const TensorRef& tensor = tensors[idx];
     TensorChoice& choice = choices[idx];
     choice.type = choice.wanted = tensor.dtype;
-    choice.quantizable = !request.copy && allows_quantization(facts.arch, tensor.name, tensor.shape);
+    choice.quantizable = !request.copy && allows_quantization(facts.arch, tensor.name, tensor.shape) &&
+                         !(overrides.leave_output && tensor.name == "output.weight");
     if (!choice.quantizable) continue;
-    if (!is_block_type(base)) {  // F32/F16/BF16: every quantisable tensor takes it, no mixture
+    const Category cat = category_of(tensor.name);
+    const TensorTypeRule* rule = first_rule(overrides.rules, tensor.name);
+    if (auto given = given_type(overrides, tensor, cat, rule != nullptr)) {
+      choice.type = choice.wanted = *given;  // as given: no mixture, no fallback
+    } else if (!is_block_type(base)) {  // F32/F16/BF16: every quantisable tensor takes it, no mixture
       choice.type = choice.wanted = base;
     } else {
       DType type = base;
-      if (!request.pure) type = mixture_type(st, type, tensor.name, tensor.shape, category_of(tensor.name));
+      if (rule != nullptr) {
+        type = rule->type;  // the mixture's counters do not advance for it
+      } else if (!request.pure) {
+        type = mixture_type(st, type, tensor.name, tensor.shape, cat);
+      }
       choice = fallback(tensor.name, tensor.shape, type);
       choice.quantizable = true;
     }

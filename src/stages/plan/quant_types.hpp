@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -91,12 +92,46 @@ struct ModelFacts {
 [[nodiscard]] bool is_type_70b(std::string_view arch, uint32_t n_layer, uint32_t n_expert, uint32_t n_head,
                                uint32_t n_head_kv);
 
+/// Parses a type for one tensor as llama-quantize's --output-tensor-type, --token-embedding-type
+/// and --tensor-type do: a ggml type name, case-insensitively ("q8_0", "Q6_K", "f16"). Only the
+/// types ggml can quantise into are accepted (F32, F16, BF16 and the block types but Q8_1/Q8_K).
+/// Throws Error(Usage) naming `option`.
+[[nodiscard]] DType parse_tensor_type(std::string_view text, std::string_view option);
+
+/// One --tensor-type PATTERN=TYPE rule: TYPE for the tensors whose name `regex` matches somewhere
+/// (std::regex_search, ECMAScript), PATTERN lower-cased first as llama-quantize does.
+struct TensorTypeRule {
+  std::string pattern;  ///< as given
+  std::regex regex;
+  DType type;
+};
+
+/// Parses "PATTERN=TYPE" (split at the first '='). Throws Error(Usage) naming --tensor-type when
+/// either side is empty, TYPE is not a parse_tensor_type() name or PATTERN is not a regex.
+[[nodiscard]] TensorTypeRule parse_tensor_type_rule(std::string_view text);
+
 /// How a conversion is asked to quantise.
 struct QuantRequest {
   FileType ftype = FileType::Q8_0;
   bool pure = false;     ///< --pure: every quantised tensor gets default_type(ftype) (fallback still applies)
   bool imatrix = false;  ///< an importance matrix is supplied
   bool copy = false;     ///< COPY: nothing is quantised
+};
+
+/// llama-quantize's per-tensor overrides.
+///
+/// They take precedence as in llama-quantize: a tensor it does not quantise
+/// (norms, ...; output.weight under `leave_output`) keeps its type; then `token_embd_type` for
+/// token_embd/per_layer_token_embd (unless a rule names per_layer_token_embd) and `output_type`
+/// for output.weight, as given, no fallback; then, when default_type(ftype) is a block type, the
+/// first matching rule, with the row-size fallback and without the mixture (its counters do not
+/// advance); else --pure or the mixture, where an embedding tied to the output takes
+/// `output_type` (with the fallback). general.file_type stays `ftype` whatever the overrides.
+struct TensorOverrides {
+  std::optional<DType> output_type;      ///< --output-tensor-type
+  std::optional<DType> token_embd_type;  ///< --token-embedding-type
+  bool leave_output = false;             ///< --leave-output-tensor: output.weight is not quantised
+  std::vector<TensorTypeRule> rules;     ///< --tensor-type, in the order given (the first match wins)
 };
 
 /// One tensor as the chooser sees it.
@@ -130,8 +165,9 @@ struct TensorChoice {
 
 /// Each tensor's output type, in the order of `tensors`. The mixture counters (attn_v seen so
 /// far, ...) advance in quantize_order(), as in llama-quantize. Throws Error(Unsupported) where
-/// llama-quantize fails (no fallback for a type; bad layer number in an expert model).
+/// llama-quantize fails (no fallback for a type; bad layer number in an expert model; a row that
+/// does not fill whole blocks of an --output-tensor-type/--token-embedding-type).
 [[nodiscard]] std::vector<TensorChoice> choose_types(const ModelFacts& facts, std::span<const TensorRef> tensors,
-                                                     const QuantRequest& request);
+                                                     const QuantRequest& request, const TensorOverrides& overrides = {});
 
 }  // namespace amn::quant
