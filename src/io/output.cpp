@@ -22,36 +22,49 @@
 namespace amn::io {
 namespace {
 
-// Live temp paths, readable from a signal handler: fixed slots of fixed-size C strings.
-constexpr size_t kMaxLiveTemps = 64;
+// Paths a signal handler removes: fixed slots of fixed-size C strings, readable from it.
+constexpr size_t kMaxLive = 64;
 constexpr size_t kMaxPath = 4096;
-std::array<std::array<char, kMaxPath>, kMaxLiveTemps> g_live_paths{};
-std::array<std::atomic<bool>, kMaxLiveTemps> g_live_used{};
+struct LivePaths {
+  std::array<std::array<char, kMaxPath>, kMaxLive> paths{};
+  std::array<std::atomic<bool>, kMaxLive> used{};
 
-int register_temp(const std::string& path) {
-  if (path.size() >= kMaxPath) return -1;
-  for (size_t slot = 0; slot < kMaxLiveTemps; ++slot) {
-    bool expected = false;
-    if (g_live_used[slot].compare_exchange_strong(expected, true)) {
-      std::memcpy(g_live_paths[slot].data(), path.c_str(), path.size() + 1);
-      return static_cast<int>(slot);
+  void add(const std::string& path) {
+    if (path.size() >= kMaxPath) return;
+    for (size_t slot = 0; slot < kMaxLive; ++slot) {
+      bool expected = false;
+      if (used[slot].compare_exchange_strong(expected, true)) {
+        std::memcpy(paths[slot].data(), path.c_str(), path.size() + 1);
+        return;
+      }
     }
   }
-  return -1;
-}
-
-void unregister_temp(const std::string& path) {
-  for (size_t slot = 0; slot < kMaxLiveTemps; ++slot) {
-    if (g_live_used[slot].load() && path == g_live_paths[slot].data()) {
-      g_live_used[slot].store(false);
-      return;
+  void remove(const std::string& path) {
+    for (size_t slot = 0; slot < kMaxLive; ++slot) {
+      if (used[slot].load() && path == paths[slot].data()) {
+        used[slot].store(false);
+        return;
+      }
     }
   }
-}
+};
+LivePaths g_live_temps;  ///< temp files being written
+LivePaths g_live_dirs;   ///< directories the run made (removed when empty)
 
 extern "C" void cleanup_and_exit(int signo) {
-  for (size_t slot = 0; slot < kMaxLiveTemps; ++slot) {
-    if (g_live_used[slot].load()) ::unlink(g_live_paths[slot].data());
+  for (size_t slot = 0; slot < kMaxLive; ++slot) {
+    if (g_live_temps.used[slot].load()) ::unlink(g_live_temps.paths[slot].data());
+  }
+  // Deepest first whatever the slot order: a pass per level of nesting, at most one per slot.
+  for (size_t pass = 0; pass < kMaxLive; ++pass) {
+    bool removed = false;
+    for (size_t slot = 0; slot < kMaxLive; ++slot) {
+      if (g_live_dirs.used[slot].load() && ::rmdir(g_live_dirs.paths[slot].data()) == 0) {
+        g_live_dirs.used[slot].store(false);
+        removed = true;
+      }
+    }
+    if (!removed) break;
   }
   ::_exit(128 + signo);
 }
@@ -66,6 +79,9 @@ bool rename_noreplace(const std::string& from, const std::string& to) {
 }
 
 }  // namespace
+
+void register_made_dir(const std::string& path) { g_live_dirs.add(path); }
+void unregister_made_dir(const std::string& path) { g_live_dirs.remove(path); }
 
 void install_cleanup_handlers() {
   struct sigaction action {};
@@ -109,7 +125,7 @@ OutputFile::OutputFile(std::string path, bool replace) : path_(std::move(path)),
     if (fd_ < 0 && errno != EEXIST) fail_io(path_, "cannot create a temporary file in " + parent_dir(path_), errno);
   }
   if (fd_ < 0) fail_io(path_, "cannot create a temporary file", EEXIST);
-  register_temp(temp_path_);
+  g_live_temps.add(temp_path_);
 }
 
 OutputFile::~OutputFile() {
@@ -118,7 +134,7 @@ OutputFile::~OutputFile() {
   if (fd_ >= 0) ::close(fd_);
   if (!committed_) {
     ::unlink(temp_path_.c_str());
-    unregister_temp(temp_path_);
+    g_live_temps.remove(temp_path_);
   }
 }
 
@@ -218,7 +234,7 @@ void OutputFile::commit() {
     fail_io(path_, "cannot rename into place", err);
   }
   committed_ = true;
-  unregister_temp(temp_path_);
+  g_live_temps.remove(temp_path_);
   int dir_fd = ::open(parent_dir(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {
     ::fsync(dir_fd);

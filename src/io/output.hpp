@@ -58,8 +58,12 @@ class OutputFile {
 /// naming `path`.
 void write_all(int fd, const std::string& path, const void* data, size_t len, uint64_t offset);
 
-/// Installs SIGINT/SIGTERM handlers that unlink live temp files and exit 130/143.
+/// Installs SIGINT/SIGTERM handlers that unlink live temp files, remove the directories the run
+/// made (those left empty), and exit 130/143.
 void install_cleanup_handlers();
+/// A directory the run made, which the signal handler removes (when empty) until it is unregistered.
+void register_made_dir(const std::string& path);
+void unregister_made_dir(const std::string& path);
 
 /// Throws Error(Usage) when `output` is the same file as `input` (device and inode).
 void refuse_same_file(const std::string& input, const std::string& output);

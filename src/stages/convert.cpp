@@ -94,11 +94,14 @@ class MadeDirectories {
       for (const auto& made : made_) fs::remove(made, error);
       fail_io(dir.string(), "cannot create this directory", failed.value());
     }
+    for (const auto& made : made_) io::register_made_dir(made.string());  // Ctrl-C removes them too
   }
   ~MadeDirectories() {
-    if (kept_) return;
     std::error_code error;
-    for (const auto& dir : made_) fs::remove(dir, error);  // deepest first; a non-empty one stays
+    for (const auto& dir : made_) {
+      io::unregister_made_dir(dir.string());
+      if (!kept_) fs::remove(dir, error);  // deepest first; a non-empty one stays
+    }
   }
   MadeDirectories(const MadeDirectories&) = delete;
   MadeDirectories& operator=(const MadeDirectories&) = delete;

@@ -230,6 +230,21 @@ def test_signal_mid_run_leaves_nothing(tmp_path, signo, status):
     assert os.listdir(outdir) == []
 
 
+def test_signal_mid_run_removes_the_directories_it_made(tmp_path):
+    source = tmp_path / "big.safetensors"
+    sparse_f32_model(source, 64 * MiB, {})
+    out = tmp_path / "made" / "deeper"
+    proc = subprocess.Popen([AMN, "remember", str(source), "--dtype", "f16", "-o", f"{out}/", "--threads", "1",
+                             "--chunk-size", "16KiB"], stderr=subprocess.PIPE)
+    deadline = time.time() + 30
+    while not (out.is_dir() and os.listdir(out)) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.002)
+    assert proc.poll() is None, "finished before the signal could be sent"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    assert os.listdir(tmp_path) == ["big.safetensors"]
+
+
 def dry_run_summary(env_extra=None, prefix=(), args=()):
     cmd = [*prefix, AMN, "remember", str(SAMPLE), "-o", "/tmp/amn-dry-run.safetensors", "--dry-run", "--json", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env_extra or {})), timeout=60)
