@@ -72,6 +72,14 @@ OutputNames output_names(const std::string& output, Target target) {
   }
   names.dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
   names.stem = path.filename().string();
+  // A name ending in the other format's extension is a mistake (--to safetensors -o x.gguf wrote
+  // x.gguf.safetensors): refused rather than written under a name that misleads.
+  const std::string other = target == Target::Gguf ? ".safetensors" : ".gguf";
+  if (names.stem.ends_with(other)) {
+    throw Error(ErrorCode::Usage, output + ": names a " + (target == Target::Gguf ? "safetensors" : "GGUF") +
+                                      " file, but this run writes " + (target == Target::Gguf ? "GGUF" : "safetensors") +
+                                      "; name it *" + names.ext + " or change --to");
+  }
   if (names.stem.ends_with(names.ext)) names.stem.resize(names.stem.size() - names.ext.size());
   if (path.parent_path().empty()) names.dir = "";
   return names;

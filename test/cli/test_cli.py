@@ -123,7 +123,8 @@ def test_format_detected_by_magic(source, fmt, tmp_path):
 
 
 def test_output_named_gguf_without_to_writes_gguf(tmp_path):
-    """-o NAME.gguf without --to writes that file as GGUF (not NAME.gguf.safetensors); --to wins."""
+    """-o NAME.gguf without --to writes that file as GGUF (not NAME.gguf.safetensors); a --to that
+    contradicts the name's extension is refused, nothing written."""
     import gguf
     out = tmp_path / "out.gguf"
     run("convert", SAMPLE, "--dtype", "bf16", "-o", out, check=0)
@@ -131,5 +132,7 @@ def test_output_named_gguf_without_to_writes_gguf(tmp_path):
     reader = gguf.GGUFReader(out)
     assert len(reader.tensors) == 21 and "BF16" in {t.tensor_type.name for t in reader.tensors}
     run("remember", SAMPLE, "-o", tmp_path / "r.safetensors", check=0)
-    run("convert", tmp_path / "r.safetensors", "--to", "safetensors", "-o", tmp_path / "x.gguf", check=0)
-    assert (tmp_path / "x.gguf.safetensors").exists()
+    for to, name in (("safetensors", "x.gguf"), ("gguf", "y.safetensors"), ("bnb-nf4", "z.gguf")):
+        proc = run("convert", tmp_path / "r.safetensors", "--to", to, "-o", tmp_path / name, check=2)
+        assert "or change --to" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gguf", "r.safetensors"]
