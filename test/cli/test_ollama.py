@@ -93,9 +93,9 @@ def test_invalid_names_are_refused(store, name):
 
 def test_missing_model_and_store(store, tmp_path):
     got = amn_env(store, "inspect", "ollama:absent")
-    assert got.returncode == 2 and "no manifest" in got.stderr, got.stderr
+    assert got.returncode == 1 and "no manifest" in got.stderr, got.stderr  # as a missing file
     got = amn_env(tmp_path / "nowhere", "inspect", "ollama:tiny")
-    assert got.returncode == 2 and "no Ollama store" in got.stderr, got.stderr
+    assert got.returncode == 1 and "no Ollama store" in got.stderr, got.stderr
 
 
 DIGEST = "sha256:" + hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
@@ -139,14 +139,14 @@ def test_symlinks_leaving_the_store_are_refused(tmp_path):
     manifest.unlink()
     manifest.symlink_to(outside / "manifest")
     got = amn_env(store, "inspect", "ollama:linked")
-    assert got.returncode == 2 and "leads outside the Ollama store" in got.stderr, got.stderr
+    assert got.returncode == 1 and "leads outside the Ollama store" in got.stderr, got.stderr
     # a blob that is a link to a file outside the store
     add_model(store, "library", "tiny", "latest")
     blob = store / "blobs" / ("sha256-" + DIGEST.split(":")[1])
     blob.unlink()
     blob.symlink_to(outside / "model.gguf")
     got = amn_env(store, "inspect", "ollama:tiny")
-    assert got.returncode == 2 and "leads outside the Ollama store" in got.stderr, got.stderr
+    assert got.returncode == 1 and "leads outside the Ollama store" in got.stderr, got.stderr
     # a link inside the store is followed, as Ollama's own files may be
     blob.unlink()
     (store / "blobs" / "real").write_bytes(SAMPLE.read_bytes())
@@ -161,4 +161,4 @@ def test_a_manifest_that_is_not_a_regular_file(tmp_path):
     manifest.unlink()
     manifest.mkdir()
     got = amn_env(store, "inspect", "ollama:dir")
-    assert got.returncode == 2 and "not a regular file" in got.stderr, got.stderr
+    assert got.returncode == 1 and "not a regular file" in got.stderr, got.stderr

@@ -50,14 +50,15 @@ bool inside(const fs::path& path, const fs::path& root) {
 fs::path checked_file(const std::string& reference, const fs::path& path, const fs::path& root, std::string_view what) {
   std::error_code error;
   fs::path real = fs::canonical(path, error);
-  if (error) throw Error(ErrorCode::Usage, io::quoted(reference) + ": no " + std::string(what) + " " + io::display(path.string()));
+  // Missing like a missing input file (exit 1); leading elsewhere refused as a hostile store is.
+  if (error) throw Error(ErrorCode::Io, io::quoted(reference) + ": no " + std::string(what) + " " + io::display(path.string()));
   if (!inside(real, root)) {
-    throw Error(ErrorCode::Usage, io::quoted(reference) + ": the " + std::string(what) + " " + io::display(path.string()) +
+    throw Error(ErrorCode::Unsupported, io::quoted(reference) + ": the " + std::string(what) + " " + io::display(path.string()) +
                                       " leads outside the Ollama store " + io::display(root.string()) + " (to " +
                                       io::display(real.string()) + ")");
   }
   if (!fs::is_regular_file(real, error)) {
-    throw Error(ErrorCode::Usage, io::quoted(reference) + ": the " + std::string(what) + " " + io::display(path.string()) +
+    throw Error(ErrorCode::Unsupported, io::quoted(reference) + ": the " + std::string(what) + " " + io::display(path.string()) +
                                       " is not a regular file");
   }
   return real;
@@ -76,7 +77,7 @@ fs::path store_root(const std::string& reference) {
   std::error_code error;
   fs::path real = fs::canonical(root, error);
   if (error || !fs::is_directory(real, error)) {
-    throw Error(ErrorCode::Usage, io::quoted(reference) + ": no Ollama store at " + io::display(root.string()) +
+    throw Error(ErrorCode::Io, io::quoted(reference) + ": no Ollama store at " + io::display(root.string()) +
                                       " (set OLLAMA_MODELS to its models directory)");
   }
   return real;
