@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <stdexcept>
 
 #include <rapidjson/prettywriter.h>
@@ -134,18 +135,23 @@ std::vector<MetaEntry> safetensors_metadata(const std::vector<MetaEntry>& metada
 }
 
 /// What happened to the tensors, in one line: "dequantised 14 (to BF16), kept 9 (BF16 ×7, F32
-/// ×2)". Each group counts tensors by their label; a group with one label shows no count.
+/// ×2)". Each group counts tensors by their label; a group with one label shows no count. An
+/// encoder's group counts the weights it encoded: "encoded 14 (56 tensors: F32 ×28, U8 ×28)".
 std::string plan_summary(const Plan& plan) {
-  static constexpr std::array<const char*, 4> kGroups = {"dequantised", "quantised", "cast", "kept"};
+  static constexpr std::array<const char*, 5> kGroups = {"dequantised", "quantised", "encoded", "cast", "kept"};
   std::array<std::map<std::string, size_t>, kGroups.size()> labels;
+  std::set<size_t> encoded_weights;
   for (const auto& planned : plan.tensors) {
     const std::string in(info(planned.in_dtype).name), out(info(planned.out.dtype).name);
     switch (planned.producer->kind()) {
-      case SourceKind::Copied: ++labels[3][in]; break;
-      case SourceKind::Cast: ++labels[2][in + " to " + out]; break;
       case SourceKind::Dequantised: ++labels[0]["to " + out]; break;
-      case SourceKind::Quantised:
-      case SourceKind::Encoded: ++labels[1][out]; break;
+      case SourceKind::Quantised: ++labels[1][out]; break;
+      case SourceKind::Encoded:
+        ++labels[2][out];
+        encoded_weights.insert(planned.source);
+        break;
+      case SourceKind::Cast: ++labels[3][in + " to " + out]; break;
+      case SourceKind::Copied: ++labels[4][in]; break;
       default: throw std::logic_error("plan_summary: unknown source kind");
     }
   }
@@ -157,6 +163,10 @@ std::string plan_summary(const Plan& plan) {
     for (const auto& [label, tensors] : labels[group]) {
       count += tensors;
       detail += (detail.empty() ? "" : ", ") + label + (labels[group].size() > 1 ? " \u00d7" + std::to_string(tensors) : "");
+    }
+    if (group == 2) {
+      detail = std::to_string(count) + " tensors: " + detail;
+      count = encoded_weights.size();
     }
     line += (line.empty() ? "" : ", ") + std::string(kGroups[group]) + " " + std::to_string(count) + " (" + detail + ")";
   }
