@@ -465,7 +465,7 @@ TensorTypeRule parse_tensor_type_rule(std::string_view text) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   const DType type = parse_tensor_type(text.substr(equals + 1), "--tensor-type '" + std::string(text) + "'");
   try {
-    return TensorTypeRule{std::string(text.substr(0, equals)), std::regex(pattern), type};
+    return TensorTypeRule{std::regex(pattern), type};
   } catch (const std::regex_error& error) {
     rule_usage(text, std::string("the pattern is not a regular expression (") + error.what() + ")");
   }

@@ -3,9 +3,10 @@
 // Pure functions, no I/O. They reproduce the choices of llama.cpp's llama-quantize
 // (src/llama-quant.cpp and tools/quantize/quantize.cpp at llama.cpp 0c1e570): which tensors are
 // quantised at all, the per-tensor mixture of each file type, `--pure`, the changes an
-// importance matrix makes, and the fallback when a row does not fill whole blocks. Tensor names
-// are GGUF names ("blk.3.ffn_down.weight"); shapes are amn's (row-major, the last dimension is
-// ggml's ne[0]).
+// importance matrix makes, the per-tensor overrides (--output-tensor-type, --token-embedding-type,
+// --leave-output-tensor, --tensor-type) and the fallback when a row does not fill whole blocks.
+// Tensor names are GGUF names ("blk.3.ffn_down.weight"); shapes are amn's (row-major, the last
+// dimension is ggml's ne[0]).
 #pragma once
 
 #include <cstdint>
@@ -101,7 +102,6 @@ struct ModelFacts {
 /// One --tensor-type PATTERN=TYPE rule: TYPE for the tensors whose name `regex` matches somewhere
 /// (std::regex_search, ECMAScript), PATTERN lower-cased first as llama-quantize does.
 struct TensorTypeRule {
-  std::string pattern;  ///< as given
   std::regex regex;
   DType type;
 };
