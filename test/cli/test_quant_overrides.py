@@ -17,20 +17,23 @@ IMATRIX = LLAMA / "imatrix.gguf"
 RUNS = {entry["name"]: entry for entry in json.loads((LLAMA / "expected_overrides.json").read_text())}
 
 
-def write_tied(path):
-    """The tiny Llama without output.weight (its token embedding then doubles as the output), as
-    the generator's "tied" input: same metadata, same tensor data."""
+def write_input(path, kind):
+    """The generator's "tied" input (the tiny Llama without output.weight: its token embedding then
+    doubles as the output) or "ple" (plus a copy of token_embd named per_layer_token_embd.weight):
+    same metadata, same tensor data."""
     reader = gguf.GGUFReader(MODEL)
     writer = gguf.GGUFWriter(path, "llama")
     for name, field in reader.fields.items():
         if name.startswith("GGUF.") or name == "general.architecture":
             continue
-        kind = field.types[0]
-        sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(name, field.contents(), kind, sub_type=sub)
+        value_type = field.types[0]
+        sub = field.types[-1] if value_type == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(name, field.contents(), value_type, sub_type=sub)
     for tensor in reader.tensors:
-        if tensor.name != "output.weight":
+        if not (kind == "tied" and tensor.name == "output.weight"):
             writer.add_tensor(tensor.name, tensor.data)
+        if kind == "ple" and tensor.name == "token_embd.weight":
+            writer.add_tensor("per_layer_token_embd.weight", tensor.data)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -42,9 +45,9 @@ def source_of(entry, tmp_path):
         return MODEL
     if entry["input"] == "odd":  # two 8x96 matrices: rows that fill no 256-block type
         return LLAMA / "odd-rows.gguf"
-    tied = tmp_path / "tied.gguf"
-    write_tied(tied)
-    return tied
+    path = tmp_path / f"{entry['input']}.gguf"
+    write_input(path, entry["input"])
+    return path
 
 
 def read_tensors(path):
@@ -85,7 +88,7 @@ def test_the_override_runs_cover_each_option():
     assert {"--output-tensor-type", "--token-embedding-type", "--leave-output-tensor", "--tensor-type"} <= options
     assert any("error" in entry for entry in RUNS.values())
     assert any(entry["ftype"] == "F16" for entry in RUNS.values())
-    assert {entry["input"] for entry in RUNS.values()} == {"model", "tied", "odd"}
+    assert {entry["input"] for entry in RUNS.values()} == {"model", "tied", "ple", "odd"}
 
 
 @pytest.mark.parametrize("args,option", [
