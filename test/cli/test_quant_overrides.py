@@ -83,7 +83,7 @@ def test_overrides_equal_llama_quantize(name, tmp_path):
 
 
 def test_the_override_runs_cover_each_option():
-    """The fixture exercises every option, a fallback, a float file type and a refusal."""
+    """The fixture exercises every option, every input, a float file type and a refusal."""
     options = {option for entry in RUNS.values() for option in entry["options"] if option.startswith("--")}
     assert {"--output-tensor-type", "--token-embedding-type", "--leave-output-tensor", "--tensor-type"} <= options
     assert any("error" in entry for entry in RUNS.values())
