@@ -118,29 +118,30 @@ struct TensorData::Impl {
   /// Validates the tensor against its storage and returns the byte span it touches.
   Layout layout(const Tensor& tensor, const Storage& storage) const {
     const std::string& path = file_name(storage);
-    const std::string where = "tensor " + quoted(tensor.name);
+    // Built only for a message: this runs on every read, some of a few bytes (column slices).
+    const auto where = [&] { return "tensor " + quoted(tensor.name); };
     auto elems = element_count(tensor.shape);
     auto bytes = elems ? byte_size(tensor.dtype, *elems) : std::nullopt;
-    if (!bytes || *bytes != tensor.nbytes) fail_parse(path, where + ": byte size disagrees with dtype and shape");
+    if (!bytes || *bytes != tensor.nbytes) fail_parse(path, where() + ": byte size disagrees with dtype and shape");
     if (storage.compression == Compression::None && storage.stored_size != storage.size) {
-      fail_parse(path, where + ": uncompressed storage with stored size " + std::to_string(storage.stored_size) +
+      fail_parse(path, where() + ": uncompressed storage with stored size " + std::to_string(storage.stored_size) +
                            " != size " + std::to_string(storage.size));
     }
     Layout out;
     out.element_bytes = whole_element_bytes(tensor.dtype).value_or(0);
     if (!tensor.contiguous_le() && out.element_bytes == 0) {
-      fail_unsupported(path, where + ": strided or big-endian " + std::string(info(tensor.dtype).name) + " data");
+      fail_unsupported(path, where() + ": strided or big-endian " + std::string(info(tensor.dtype).name) + " data");
     }
     if (tensor.strides.empty()) {
       if (tensor.byte_offset > storage.size || tensor.nbytes > storage.size - tensor.byte_offset) {
-        fail_parse(path, where + ": bytes [" + std::to_string(tensor.byte_offset) + ", +" + std::to_string(tensor.nbytes) +
+        fail_parse(path, where() + ": bytes [" + std::to_string(tensor.byte_offset) + ", +" + std::to_string(tensor.nbytes) +
                              ") lie outside its storage of " + std::to_string(storage.size) + " bytes");
       }
       out.lo = tensor.byte_offset;
       out.hi = tensor.byte_offset + tensor.nbytes;
       return out;
     }
-    if (tensor.strides.size() != tensor.shape.size()) fail_parse(path, where + ": strides and shape differ in rank");
+    if (tensor.strides.size() != tensor.shape.size()) fail_parse(path, where() + ": strides and shape differ in rank");
     if (*elems == 0) {
       out.lo = out.hi = std::min(tensor.byte_offset, storage.size);
       return out;
@@ -152,7 +153,7 @@ struct TensorData::Impl {
       int64_t reach = 0;
       if (__builtin_mul_overflow(tensor.shape[dim] - 1, tensor.strides[dim], &reach) ||
           __builtin_add_overflow(reach < 0 ? low : high, reach, reach < 0 ? &low : &high)) {
-        fail_parse(path, where + ": strides overflow");
+        fail_parse(path, where() + ": strides overflow");
       }
     }
     auto signed_es = static_cast<int64_t>(out.element_bytes);
@@ -163,7 +164,7 @@ struct TensorData::Impl {
         __builtin_add_overflow(low_bytes, static_cast<int64_t>(tensor.byte_offset), &low_bytes) ||
         __builtin_add_overflow(high_bytes, static_cast<int64_t>(tensor.byte_offset), &high_bytes) || low_bytes < 0 ||
         static_cast<uint64_t>(high_bytes) > storage.size) {
-      fail_parse(path, where + ": strided view (offset " + std::to_string(tensor.byte_offset) +
+      fail_parse(path, where() + ": strided view (offset " + std::to_string(tensor.byte_offset) +
                            ") reaches outside its storage of " + std::to_string(storage.size) + " bytes");
     }
     out.lo = static_cast<uint64_t>(low_bytes);
