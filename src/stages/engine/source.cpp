@@ -82,6 +82,7 @@ class RowsSource final : public TensorSource {
   uint64_t unit_bytes() const override { return bytes_of(p_.to, p_.row_elems); }
   // the f32 row, and as much again for the input bytes it decodes from
   uint64_t scratch_bytes() const override { return 2 * p_.row_elems * sizeof(float); }
+  uint64_t min_units() const override { return p_.rows->min_rows(); }
   void units(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst,
              SourceScratch& scratch) const override {
     scratch.rows.resize(count * p_.row_elems);
@@ -134,7 +135,8 @@ void fill_range(const TensorSource& source, io::TensorData& data, uint64_t begin
                 SourceScratch& scratch) {
   const uint64_t unit = source.unit_bytes();
   const uint64_t per_unit = source.scratch_bytes();
-  const uint64_t strip = per_unit == 0 ? std::numeric_limits<uint64_t>::max() : std::max<uint64_t>(1, kStripBytes / per_unit);
+  const uint64_t strip = per_unit == 0 ? std::numeric_limits<uint64_t>::max()
+                                       : std::max({uint64_t{1}, kStripBytes / per_unit, source.min_units()});
   for (uint64_t pos = begin; pos < end;) {
     const uint64_t skip = pos % unit;
     if (skip != 0 || end - pos < unit) {  // a unit cut by an edge of the range

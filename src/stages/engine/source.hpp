@@ -41,13 +41,15 @@ class TensorSource {
   virtual void units(io::TensorData& data, uint64_t first, uint64_t count, std::byte* dst,
                      SourceScratch& scratch) const = 0;
   [[nodiscard]] virtual SourceKind kind() const = 0;
+  /// Units worth producing in one call at least, even past the strip size (RowSource::min_rows).
+  [[nodiscard]] virtual uint64_t min_units() const { return 1; }
 };
 
 /// Scratch a worker prepares at once: fill_range works in strips of about this many bytes.
 inline constexpr uint64_t kStripBytes = 512ull << 10;
 
 /// Writes output bytes [begin, end) of `source`'s tensor (offsets from its start) into dst, a
-/// strip of units at a time; a unit cut by the range's edge is produced whole into scratch and
+/// strip of units at a time (about kStripBytes of scratch, at least min_units() units); a unit cut by the range's edge is produced whole into scratch and
 /// copied in part.
 void fill_range(const TensorSource& source, io::TensorData& data, uint64_t begin, uint64_t end, std::byte* dst,
                 SourceScratch& scratch);

@@ -34,6 +34,8 @@ class AwqRows final : public RowSource {
  public:
   explicit AwqRows(const Layer& layer) : layer_(layer) {}
 
+  [[nodiscard]] uint64_t min_rows() const override { return qweight::column_read_rows(layer_.in); }
+
   void rows(io::TensorData& data, uint64_t first, uint64_t count, float* dst) const override {
     const Layer& layer = layer_;
     const uint64_t row_words = layer.out / awq::kPerWord;

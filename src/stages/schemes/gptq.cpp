@@ -47,6 +47,8 @@ class GptqRows final : public RowSource {
  public:
   explicit GptqRows(Layer layer) : layer_(std::move(layer)) {}
 
+  [[nodiscard]] uint64_t min_rows() const override { return qweight::column_read_rows(layer_.in); }
+
   void rows(io::TensorData& data, uint64_t first, uint64_t count, float* dst) const override {
     const Layer& layer = layer_;
     std::vector<int32_t> g_idx = read_g_idx(data);

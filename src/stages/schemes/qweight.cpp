@@ -202,6 +202,12 @@ void LayerTensors::check_words(size_t tensor_idx, const std::string& suffix) con
   }
 }
 
+uint64_t column_read_rows(uint64_t row_elems) {
+  constexpr uint64_t kRowsBytes = 4ull << 20;
+  constexpr uint64_t kMinRows = 8;
+  return std::max(kMinRows, kRowsBytes / std::max<uint64_t>(1, row_elems * sizeof(float)));
+}
+
 void read_columns(io::TensorData& data, size_t tensor_idx, uint64_t rows, uint64_t cols, uint64_t elem_bytes,
                   uint64_t first, uint64_t count, std::byte* dst) {
   if (count == cols) {

@@ -77,6 +77,10 @@ class LayerTensors {
   size_t qweight_ = 0, qzeros_ = 0, scales_ = 0;
 };
 
+/// Output rows worth producing per call for a source that reads column slices (one read per
+/// input row whatever the count): about 4 MiB of f32 rows of `row_elems`, at least 8.
+[[nodiscard]] uint64_t column_read_rows(uint64_t row_elems);
+
 /// Reads elements [first, first + count) of every row of 2-D tensor `tensor_idx` (`rows` rows
 /// of `cols` elements of `elem_bytes` bytes) into dst, packed as [rows][count].
 void read_columns(io::TensorData& data, size_t tensor_idx, uint64_t rows, uint64_t cols, uint64_t elem_bytes,

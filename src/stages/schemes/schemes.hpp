@@ -57,6 +57,9 @@ class RowSource {
   /// Writes rows [first, first + count) into dst (count × row elements: SchemeTensor::row_elems).
   /// The values are the canonical library's f32 dequantisation, bit for bit.
   virtual void rows(io::TensorData& data, uint64_t first, uint64_t count, float* dst) const = 0;
+  /// Rows worth producing in one call at least: a source reading column slices of its input
+  /// (GPTQ's and AWQ's packed words) pays one read per input row whatever the count.
+  [[nodiscard]] virtual uint64_t min_rows() const { return 1; }
 };
 
 /// One output tensor of a scheme: it takes the place of input tensor `anchor` in the output.
