@@ -15,10 +15,11 @@ usage: bench/mxfp4_bench.py --dir /tmp/mxfp4-bench [--experts 4] [--reps 2] [--a
 """
 import argparse
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
+
+from encode_bench import timed  # wall time, peak RSS and the peer's "kernel" time, from GNU time
 
 HERE = pathlib.Path(__file__).resolve().parent
 NAME = "model.layers.0.mlp.experts.gate_up_proj"
@@ -35,15 +36,6 @@ out = convert_moe_packed_tensors(weights[name + "_blocks"], weights[name + "_sca
 print(f"kernel {time.perf_counter() - start:.3f}", file=sys.stderr)
 save_file({name: out.contiguous()}, dst)
 '''
-
-
-def timed(cmd):
-    proc = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M", *cmd], capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{proc.stderr}")
-    line = [l for l in proc.stderr.splitlines() if l.startswith("TIME ")][-1].split()
-    kernel = [l.split()[1] for l in proc.stderr.splitlines() if l.startswith("kernel ")]
-    return float(line[1]), int(line[2]) * 1024, kernel[0] if kernel else "-"
 
 
 def main():
@@ -76,7 +68,7 @@ def main():
             runs[who] = timed([str(part) for part in cmd])
         same = torch.equal(load_file(work / "amn.safetensors")[NAME], load_file(work / "peer.safetensors")[NAME])
         (a_s, a_rss, _), (p_s, p_rss, p_k) = runs["amn"], runs["peer"]
-        print(f"| {rep} | {a_s:.2f} | {a_rss / 1e6:.0f} | {p_s:.2f} ({p_k}) | {p_rss / 1e6:.0f} | {p_s / a_s:.2f}x | "
+        print(f"| {rep} | {a_s:.2f} | {a_rss / 1e6:.0f} | {p_s:.2f} ({p_k:.2f}) | {p_rss / 1e6:.0f} | {p_s / a_s:.2f}x | "
               f"{'yes' if same else 'FAILED'} |", flush=True)
         if not same:
             sys.exit(1)
