@@ -47,38 +47,35 @@ def test_transformers_loads_the_encoded_directory_with_the_library_logits(case, 
     assert torch.equal(got, expected["logits"]), f"max difference {(got - expected['logits']).abs().max()}"
 
 
-def test_transformers_loads_a_conv1d_model_encoded_by_amn(tmp_path):
-    """GPT-2 (Conv1D layers, weights stored [in, out]) as bnb-int8: from_pretrained(DIR) loads amn's
-    directory with nothing missing or mismatched and computes the logits of the same model that
-    transformers quantised itself on load."""
-    source = FIXTURES / "conv1d" / "gpt2"
+def assert_int8_loads_as_transformers_quantises(source, tmp_path):
+    """`amn convert SOURCE --to bnb-int8 -o DIR/` loads with from_pretrained(DIR), nothing missing,
+    unexpected or mismatched, and gives exactly the logits of SOURCE quantised by transformers +
+    bitsandbytes on load; returns the loaded model."""
     out = tmp_path / "out"
     run("convert", source, "--to", "bnb-int8", "-o", f"{out}/", "-q", check=0)
     model, info = AutoModelForCausalLM.from_pretrained(out, output_loading_info=True)
     assert not any(info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
-    assert type(model.transformer.h[0].attn.c_attn).__name__ == "Linear8bitLt"
     reference = AutoModelForCausalLM.from_pretrained(source, quantization_config=BitsAndBytesConfig(load_in_8bit=True))
     input_ids = torch.tensor([[1, 5, 9, 33, 63, 2]])
     torch.set_num_threads(1)
     with torch.no_grad():
         got, want = model(input_ids=input_ids).logits, reference(input_ids=input_ids).logits
     assert torch.equal(got, want), f"max difference {(got - want).abs().max()}"
+    return model
+
+
+def test_transformers_loads_a_conv1d_model_encoded_by_amn(tmp_path):
+    """GPT-2 (Conv1D layers, weights stored [in, out]) as bnb-int8: from_pretrained(DIR) loads amn's
+    directory with nothing missing or mismatched and computes the logits of the same model that
+    transformers quantised itself on load."""
+    model = assert_int8_loads_as_transformers_quantises(FIXTURES / "conv1d" / "gpt2", tmp_path)
+    assert type(model.transformer.h[0].attn.c_attn).__name__ == "Linear8bitLt"
 
 
 def test_transformers_loads_a_moe_model_encoded_by_amn(tmp_path):
     """Mixtral as bnb-int8: from_pretrained(DIR) loads amn's directory with nothing missing or
     mismatched and computes the logits of the same model that transformers quantised itself."""
-    source = FIXTURES / "moe" / "mixtral"
-    out = tmp_path / "out"
-    run("convert", source, "--to", "bnb-int8", "-o", f"{out}/", "-q", check=0)
-    model, info = AutoModelForCausalLM.from_pretrained(out, output_loading_info=True)
-    assert not any(info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
-    reference = AutoModelForCausalLM.from_pretrained(source, quantization_config=BitsAndBytesConfig(load_in_8bit=True))
-    input_ids = torch.tensor([[1, 5, 9, 33, 63, 2]])
-    torch.set_num_threads(1)
-    with torch.no_grad():
-        got, want = model(input_ids=input_ids).logits, reference(input_ids=input_ids).logits
-    assert torch.equal(got, want), f"max difference {(got - want).abs().max()}"
+    assert_int8_loads_as_transformers_quantises(FIXTURES / "moe" / "mixtral", tmp_path)
 
 
 @pytest.mark.parametrize("case", ["bnb-int8", "fp8-channel"])
